@@ -55,7 +55,7 @@ class ProxyHeader:
     src_port: int = 0
     dst_addr: str = ""
     dst_port: int = 0
-    # decoded TLVs by name: alpn, authority, unique_id (hex), aws_vpce_id, gcp_psc_id,
+    # decoded TLVs by name: alpn, authority, unique_id (text, or hex if binary), aws_vpce_id, gcp_psc_id,
     # azure_linkid, ssl_version, ssl_cn, netns; unknown types as "tlv_0xNN" (hex)
     tlvs: dict[str, str] = field(default_factory=dict)
 
@@ -105,7 +105,7 @@ class ProxyHeaderReader:
             raise ProxyProtocolError(f"PROXY v2 header too large ({length} bytes)")
         if len(buf) < 16 + length:
             return None
-        return parse_v2(buf[:16 + length]), buf[16 + length :]
+        return parse_v2(buf[: 16 + length]), buf[16 + length :]
 
 
 def _ip(text: str, version: int) -> str:
@@ -236,7 +236,8 @@ def _decode_tlv(t: int, v: bytes, out: dict[str, str]) -> None:
     elif t == TLV_UNIQUE_ID:
         if len(v) > 128:
             raise ProxyProtocolError("PROXY v2 unique id longer than 128 bytes")
-        out["unique_id"] = v.hex()
+        # HAProxy sends a printable id; binary ids (the spec allows them) are hex-encoded
+        out["unique_id"] = v.decode() if v.isascii() and v.decode().isprintable() else v.hex()
     elif t == TLV_NETNS:
         out["netns"] = _text(v)
     elif t == TLV_AWS:
