@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from edge import secrets
 from edge.config.model import Config, Consumer, Route, Service, UpstreamSpec, obj_id
 from edge.config.validate import object_id, validate_config
 from edge.errors import ConfigError
@@ -29,6 +30,7 @@ from edge.expr import compile_expr
 from edge.plugins import registry
 from edge.plugins.base import CompileEnv, Plugin, PluginChain, PluginConfigError
 from edge.router import Router
+from edge.tls import TlsConfigError, TlsTable, compile_tls
 from edge.upstream.model import Upstream, compile_upstream
 
 Problems = list[tuple[str, str]]
@@ -153,6 +155,8 @@ class Snapshot:
         "global_chain",
         "env",
         "base_dir",
+        # the SNI certificate table for TLS listeners (edge.tls), None without ``ssls``
+        "tls",
     )
 
     def __init__(self, **kw: Any) -> None:
@@ -412,6 +416,8 @@ def compile_snapshot(
         if rid not in routes:
             routes[rid] = cr
 
+    tls = _compile_tls(config, c.problems)
+
     problems.extend(_unique(c.problems, problems))
     if problems:
         raise ConfigError(problems, file)
@@ -429,7 +435,20 @@ def compile_snapshot(
         global_chain=global_chain,
         env=env,
         base_dir=str(base_dir) if base_dir is not None else None,
+        tls=tls,
     )
+
+
+def _compile_tls(config: Config, problems: Problems) -> TlsTable | None:
+    """The SNI table of the ``ssls``; keys are secret references resolved here, and an
+    unresolvable one is reported by its field, never by its value."""
+    try:
+        return compile_tls([msgspec.to_builtins(s) for s in config.ssls], secrets.resolve)
+    except TlsConfigError as e:
+        problems.append((e.field, e.message))
+    except ConfigError as e:
+        problems.extend(e.problems)
+    return None
 
 
 def _index(items: list[Any], item: Any) -> int:

@@ -118,15 +118,17 @@ def compile_tls(
     ssls: list[dict], resolve_secret: Callable[[str, str], str]
 ) -> TlsTable | None:
     """Build the SNI table from ``ssls`` objects (``id``, ``snis``, ``cert``, ``key``,
-    ``client{ca, depth}``). ``resolve_secret(ref, field_path)`` turns a secret reference into
-    the key PEM. Raises TlsConfigError naming the field."""
-    if not ssls:
+    ``client{ca, depth}``, ``status``). ``resolve_secret(ref, field_path)`` turns a secret
+    reference into the key PEM. Raises TlsConfigError naming the field."""
+    if not any(o.get("status", 1) != 0 for o in ssls):
         return None
     exact: dict[str, CertEntry] = {}
     wildcards: dict[str, CertEntry] = {}
     default: CertEntry | None = None
     all_cas: list[x509.Certificate] = []
     for i, obj in enumerate(ssls):
+        if obj.get("status", 1) == 0:
+            continue
         base = f"ssls[{i}]"
         ctx = _context()
         key_pem = resolve_secret(obj["key"], f"{base}.key")

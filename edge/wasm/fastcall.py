@@ -1,0 +1,490 @@
+"""The fast path into and out of wasmtime, over wasmtime-py 50.0.1's own C bindings.
+
+Why this module exists: the stock ``Func.__call__`` looks up the function type,
+converts every argument to a ``Val`` and allocates result arrays on every call
+(about 18 µs here), and a host function made with ``Func(...)`` goes through a
+generic trampoline (about 8 µs). The C API's *unchecked* entry points take a flat
+array of ``wasmtime_val_raw_t`` instead; with the array built once per export the
+cost falls to about 1 µs per call and under 0.5 µs per host callback.
+
+Unchecked means wasmtime trusts us about the types, so every export's signature is
+checked once here, at load (``GuestFunc``), and every host function is defined with
+an exact ``FuncType`` (``define_host``). Everything wasmtime-specific and unsafe stays
+in this module; callers see ``GuestFunc``, ``GuestMemory``, ``define_host`` and
+``GuestTrap``.
+
+The bindings are private API of wasmtime-py, so the package version is pinned
+(``WASMTIME_VERSION``) and checked at import.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable, Sequence
+from ctypes import byref
+from typing import Any
+
+import wasmtime
+from wasmtime import _bindings as ffi
+
+WASMTIME_VERSION = "50.0.1"
+
+_pkg_version = getattr(wasmtime, "__version__", None)
+if _pkg_version is None:  # wasmtime-py does not always export __version__
+    from importlib.metadata import version as _v
+
+    _pkg_version = _v("wasmtime")
+if _pkg_version != WASMTIME_VERSION:  # pragma: no cover - guarded by the pin
+    raise ImportError(
+        f"edge.wasm.fastcall is written against wasmtime {WASMTIME_VERSION}, found {_pkg_version}"
+    )
+
+I32 = "i32"
+I64 = "i64"
+_KINDS = {I32: wasmtime.ValType.i32(), I64: wasmtime.ValType.i64()}
+
+
+def _raw(name: str, restype: Any) -> Any:
+    """A fresh, untyped handle on a C function (``dll[name]`` is not cached, so the
+    typed one wasmtime-py uses is untouched). With no ``argtypes`` ctypes skips its
+    per-argument conversion, which is most of the cost of a typed call (~2 µs);
+    every caller passes exactly-typed ctypes objects instead."""
+    fn = ffi.dll[name]
+    fn.restype = restype
+    return fn
+
+
+def _held(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A C function called *without* releasing the GIL (``PYFUNCTYPE``), for tiny,
+    non-blocking getters/setters: releasing and re-taking the GIL costs more than
+    they do, and inside a host callback it invites a hand-off to another thread."""
+    addr = ctypes.cast(getattr(ffi.dll, name), ctypes.c_void_p).value
+    return ctypes.PYFUNCTYPE(restype, *argtypes)(addr)
+
+
+# guest calls release the GIL (plain ``dll[...]``): the epoch ticker thread must run
+# while a guest spins
+_call_unchecked = _raw("wasmtime_func_call_unchecked", ctypes.c_void_p)
+_set_deadline = _held("wasmtime_context_set_epoch_deadline", None, ctypes.c_void_p, ctypes.c_uint64)
+_mem_data = _held("wasmtime_memory_data", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_mem_size = _held("wasmtime_memory_data_size", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)
+_deadline_callback = _raw("wasmtime_store_epoch_deadline_callback", None)
+_define_unchecked = _raw("wasmtime_linker_define_func_unchecked", ctypes.c_void_p)
+_trap_new = ffi._wasmtime_trap_new
+_TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
+# wasmtime_val_raw_t is a 16-byte union; viewing the args/results array as int64
+# makes slot i live at index 2*i and reads return plain ints (no union objects)
+_SLOT = 2
+_RawArgs = ctypes.POINTER(ctypes.c_int64)
+_HostCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, _RawArgs, ctypes.c_size_t
+)
+_thread_time = time.thread_time_ns
+_monotonic = time.monotonic_ns
+_NO_FINALIZER = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+
+class GuestTrap(Exception):
+    """A call into the guest ended abnormally.
+
+    ``kind`` is one of: ``interrupt`` (CPU deadline), ``unreachable``,
+    ``stack_overflow``, ``memory`` (out-of-bounds access), ``proc_exit``,
+    ``host`` (a host function raised), ``trap`` (any other trap), ``error``.
+    """
+
+    def __init__(self, kind: str, message: str, cause: BaseException | None = None) -> None:
+        # wasmtime's text is a backtrace then "Caused by:" and the reason: keep the
+        # reason as the message (logs, config errors), the whole text as ``detail``
+        lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+        short = lines[-1] if lines else kind
+        super().__init__(f"{kind}: {short}")
+        self.kind = kind
+        self.message = short
+        self.detail = message
+        self.cause = cause
+
+
+class ProcExit(Exception):
+    """Raised by a host function (WASI ``proc_exit``) to end the guest as a trap."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"proc_exit({code})")
+        self.code = code
+
+
+_TRAP_KINDS = {
+    wasmtime.TrapCode.INTERRUPT.value: "interrupt",
+    wasmtime.TrapCode.UNREACHABLE.value: "unreachable",
+    wasmtime.TrapCode.STACK_OVERFLOW.value: "stack_overflow",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS.value: "memory",
+    wasmtime.TrapCode.OUT_OF_FUEL.value: "out_of_fuel",
+}
+
+
+def _byte_vec_str(vec: Any) -> str:
+    try:
+        return ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
+    finally:
+        ffi.wasm_byte_vec_delete(byref(vec))
+
+
+_DeadlineCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint8),
+)
+# a guest preempted by the OS gets at most this many times its budget in wall time
+WALL_FACTOR = 50
+
+
+class FastStore:
+    """Per-Store call state: context pointer, CPU budget, nesting depth and the
+    Python exception a host function raised (re-raised as a ``GuestTrap``).
+
+    The budget is CPU time of the calling thread, not wall time, yet reading the
+    thread's CPU clock is a system call, too dear for every call. So each call only
+    notes its wall start and arms an epoch deadline of ``deadline_ticks`` (half the
+    budget); if the call is still running when it fires, ``_on_deadline`` counts
+    that first half as spent, samples the CPU clock, and from then on extends the
+    deadline while the CPU used stays under the budget (the thread was preempted on
+    a busy machine) and traps once it is used up, or after ``WALL_FACTOR`` times the
+    budget in wall time. On an idle machine a spinning guest traps after its budget.
+
+    Host callbacks and their ctypes objects are kept in ``keep`` so they live as
+    long as the Store that may call them.
+    """
+
+    __slots__ = (
+        "store",
+        "ctx",
+        "deadline_ticks",
+        "_ticks",
+        "depth",
+        "pending",
+        "keep",
+        "budget_ns",
+        "wall_start",
+        "cpu_mark",
+        "cpu_base",
+        "ran",
+        "_deadline_cb",
+    )
+
+    def __init__(
+        self, store: wasmtime.Store, deadline_ticks: int = 0, budget_ms: float = 0.0
+    ) -> None:
+        self.store = store
+        self.ctx = ctypes.c_void_p(ctypes.cast(store._context(), ctypes.c_void_p).value)
+        # 0 means no deadline is set before calls (epoch interruption off)
+        self.deadline_ticks = deadline_ticks
+        self._ticks = ctypes.c_uint64(deadline_ticks)
+        self.depth = 0
+        self.pending: BaseException | None = None
+        self.keep: list[Any] = []
+        self.budget_ns = int(budget_ms * 1e6)
+        self.wall_start = 0
+        self.cpu_mark = 0  # 0: the CPU clock was not sampled yet in this call
+        self.cpu_base = 0
+        # bumped whenever guest code may have run (memory may have grown since)
+        self.ran = 0
+        self._deadline_cb: Any = None
+        if deadline_ticks and budget_ms:
+            self._deadline_cb = _DeadlineCallback(self._on_deadline)
+            _deadline_callback(
+                ctypes.cast(store.ptr(), ctypes.c_void_p),
+                self._deadline_cb,
+                None,
+                _NO_FINALIZER,
+            )
+
+    def _on_deadline(self, ctx: Any, data: Any, delta: Any, kind: Any) -> int:
+        try:
+            cpu = _thread_time()
+            wall = _monotonic() - self.wall_start
+            if not self.cpu_mark:
+                # the first half budget, at most, counts as spent
+                self.cpu_base = min(wall, self.budget_ns // 2)
+                self.cpu_mark = cpu
+            used = self.cpu_base + cpu - self.cpu_mark
+            if used < self.budget_ns and wall < self.budget_ns * WALL_FACTOR:
+                delta[0] = max(1, self.deadline_ticks)
+                kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+                return 0
+            if self.pending is None:
+                self.pending = GuestTrap(
+                    "interrupt",
+                    f"CPU budget exhausted ({used / 1e6:.1f} ms CPU, {wall / 1e6:.1f} ms)",
+                )
+        except BaseException as exc:  # an exception must not unwind through C
+            self.pending = exc
+        msg = b"edge: wasm CPU budget exhausted"
+        return ctypes.cast(ffi.wasmtime_error_new(msg), ctypes.c_void_p).value or 0
+
+    def set_budget_ms(self, budget_ms: float, ticks: int) -> None:
+        self.budget_ns = int(budget_ms * 1e6)
+        self.set_budget(ticks)
+
+    def trap_from(self, exc: BaseException) -> int:
+        """Turn a Python exception inside a host callback into a wasm trap pointer."""
+        if self.pending is None:
+            self.pending = exc
+        msg = str(exc).encode("utf-8", "replace")[:512] or b"host error"
+        return ctypes.cast(_trap_new(msg, len(msg)), ctypes.c_void_p).value or 0
+
+    def set_budget(self, ticks: int) -> int:
+        """Change the per-call deadline (in epoch ticks); returns the previous one."""
+        prev = self.deadline_ticks
+        self.deadline_ticks = ticks
+        self._ticks = ctypes.c_uint64(ticks)
+        return prev
+
+    def set_deadline(self) -> None:
+        if self.deadline_ticks:
+            self.wall_start = _monotonic()
+            self.cpu_mark = 0
+            _set_deadline(self.ctx, self._ticks)
+
+    def raise_error(self, err: Any, trap: Any) -> None:
+        """Translate a failed call (``err`` or ``trap`` set) into ``GuestTrap``, once."""
+        pending, self.pending = self.pending, None
+        if err:
+            e = wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+            )
+            msg = str(e)
+        else:
+            code = ffi.wasmtime_trap_code_t()
+            has_code = ffi.wasmtime_trap_code(trap, byref(code))
+            vec = ffi.wasm_byte_vec_t()
+            ffi.wasm_trap_message(trap, byref(vec))
+            msg = _byte_vec_str(vec)
+            ffi.wasm_trap_delete(trap)
+            if has_code and pending is None:
+                raise GuestTrap(_TRAP_KINDS.get(code.value, "trap"), msg)
+        if isinstance(pending, ProcExit):
+            raise GuestTrap("proc_exit", str(pending), pending)
+        if isinstance(pending, GuestTrap):
+            raise pending
+        if pending is not None:
+            raise GuestTrap("host", f"{type(pending).__name__}: {pending}", pending)
+        raise GuestTrap("error" if err else "trap", msg)
+
+
+class GuestFunc:
+    """A guest export, called through ``wasmtime_func_call_unchecked``.
+
+    The signature is checked once here; each call reuses one argument buffer.
+    Calls nest (a host function may call ``malloc``); the CPU deadline is set only
+    by the outermost call so a guest cannot extend its budget by re-entering.
+    """
+
+    __slots__ = ("name", "_fs", "_func", "_fref", "_buf", "_n", "_nsz", "_result", "_trap")
+
+    def __init__(
+        self,
+        fs: FastStore,
+        func: wasmtime.Func,
+        name: str,
+        params: Sequence[str],
+        results: Sequence[str],
+    ) -> None:
+        ty = func.type(fs.store)
+        got_p = [str(t) for t in ty.params]
+        got_r = [str(t) for t in ty.results]
+        if got_p != list(params) or got_r != list(results):
+            raise TypeError(
+                f"export {name!r} has type ({', '.join(got_p)}) -> ({', '.join(got_r)}), "
+                f"expected ({', '.join(params)}) -> ({', '.join(results)})"
+            )
+        self.name = name
+        self._fs = fs
+        self._func = func._func
+        self._fref = byref(self._func)
+        self._n = max(len(params), len(results), 1)
+        self._nsz = ctypes.c_size_t(self._n)
+        self._buf = (ctypes.c_int64 * (_SLOT * self._n))()
+        self._result = results[0] if results else None
+        self._trap = _TrapPtr()
+
+    def __call__(self, *args: int) -> int | None:
+        fs = self._fs
+        buf = self._buf
+        if fs.depth:
+            # re-entrant call from a host function: the outer buffer may be in use
+            buf = (ctypes.c_int64 * (_SLOT * self._n))()
+        i = 0
+        for a in args:
+            buf[i] = a  # an i64 write also fills an i32 slot (little-endian union)
+            i += _SLOT
+        if fs.depth == 0 and fs.deadline_ticks:
+            fs.wall_start = _monotonic()
+            fs.cpu_mark = 0
+            _set_deadline(fs.ctx, fs._ticks)
+        nested = fs.depth != 0
+        trap = _TrapPtr() if nested else self._trap
+        fs.depth += 1
+        try:
+            err = _call_unchecked(fs.ctx, self._fref, buf, self._nsz, byref(trap))
+        finally:
+            fs.depth -= 1
+            fs.ran += 1
+        if err or trap:
+            if not nested:
+                self._trap = _TrapPtr()  # the failed one now holds a trap we free
+            fs.raise_error(err, trap if trap else None)
+        if fs.pending is not None:  # a host function failed but the guest swallowed it
+            pending, fs.pending = fs.pending, None
+            raise GuestTrap("host", str(pending), pending)
+        r = self._result
+        if r is None:
+            return None
+        if r == I32:
+            return buf[0] & 0xFFFFFFFF
+        return buf[0]
+
+
+def define_host(
+    linker: wasmtime.Linker,
+    fs: FastStore,
+    module: str,
+    name: str,
+    params: Sequence[str],
+    results: Sequence[str],
+    fn: Callable[..., int | None],
+) -> None:
+    """Define ``module.name`` in ``linker`` as an unchecked host function.
+
+    ``fn`` receives i32 params as unsigned ints (pointers and lengths are u32 in
+    wasm32) and i64 params as signed ints, and returns the single result (or None).
+    A Python exception in ``fn`` becomes a trap; the exception is re-raised from the
+    guest call as a ``GuestTrap`` carrying it as ``cause``.
+    """
+    ty = wasmtime.FuncType([_KINDS[p] for p in params], [_KINDS[r] for r in results])
+    n = len(params)
+    kinds = tuple(params)
+    has_result = bool(results)
+    res64 = has_result and results[0] == I64
+    all32 = all(k == I32 for k in kinds)
+
+    if all32 and has_result and not res64:
+        if n == 0:
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn()
+                    return 0
+                except BaseException as exc:  # an exception must not unwind through C
+                    return fs.trap_from(exc)
+        elif n == 1:
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn(a[0] & 0xFFFFFFFF)
+                    return 0
+                except BaseException as exc:
+                    return fs.trap_from(exc)
+        elif n == 2:
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn(a[0] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF)
+                    return 0
+                except BaseException as exc:
+                    return fs.trap_from(exc)
+        elif n == 3:
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn(a[0] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF)
+                    return 0
+                except BaseException as exc:
+                    return fs.trap_from(exc)
+        else:
+            idx = range(0, n * _SLOT, _SLOT)
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn(*[a[i] & 0xFFFFFFFF for i in idx])
+                    return 0
+                except BaseException as exc:
+                    return fs.trap_from(exc)
+    else:
+        masks = [0xFFFFFFFF if k == I32 else -1 for k in kinds]
+
+        def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+            fs.ran += 1
+            try:
+                r = fn(*[a[i * _SLOT] & masks[i] for i in range(n)])
+                if has_result:
+                    a[0] = r
+                return 0
+            except BaseException as exc:
+                return fs.trap_from(exc)
+
+    c_cb = _HostCallback(cb)
+    fs.keep.append((c_cb, ty))
+    mod_b = module.encode()
+    name_b = name.encode()
+    err = _define_unchecked(
+        ctypes.cast(linker.ptr(), ctypes.c_void_p),
+        mod_b,
+        ctypes.c_size_t(len(mod_b)),
+        name_b,
+        ctypes.c_size_t(len(name_b)),
+        ctypes.cast(ty.ptr(), ctypes.c_void_p),
+        c_cb,
+        None,
+        _NO_FINALIZER,
+    )
+    if err:
+        raise wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+        )
+
+
+class GuestMemory:
+    """A ``memoryview`` over the guest's linear memory, cached between calls.
+
+    ``view()`` checks the data size (one C call) and rebuilds the view only when
+    it changed, i.e. after ``memory.grow``; it skips even that check while no guest
+    code ran since the last one (``FastStore.ran``). Readers must call ``view()``
+    again after any call into the guest, because the old view may then be stale.
+    """
+
+    __slots__ = ("_fs", "_mem", "_ref", "_size", "_view", "_seen")
+
+    def __init__(self, fs: FastStore, memory: wasmtime.Memory) -> None:
+        self._fs = fs
+        self._mem = memory._memory
+        self._ref = byref(self._mem)
+        self._size = -1
+        self._seen = -1
+        self._view: memoryview = memoryview(b"")
+
+    def view(self) -> memoryview:
+        fs = self._fs
+        if self._seen == fs.ran:
+            return self._view
+        self._seen = fs.ran
+        ctx = fs.ctx
+        size = _mem_size(ctx, self._ref)
+        if size != self._size:
+            ptr = _mem_data(ctx, self._ref) or 0
+            if size and ptr:
+                self._view = memoryview((ctypes.c_ubyte * size).from_address(ptr)).cast("B")
+            else:
+                self._view = memoryview(bytearray(0))
+            self._size = size
+        return self._view
+
+    @property
+    def size(self) -> int:
+        return int(_mem_size(self._fs.ctx, self._ref))

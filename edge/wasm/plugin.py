@@ -1,0 +1,341 @@
+"""WASM plugins as ordinary plugins of the chain (edge/plugins/base.py).
+
+Phases, per request, for a plugin configured on a route/service/global rule:
+
+- ``access``: create the HTTP context (``proxy_on_context_create``), then
+  ``proxy_on_request_headers``; if the module exports ``proxy_on_request_body`` and
+  the request has a body, the body is buffered (``max_body_bytes``, 413 beyond) and
+  given whole with end_of_stream=true. http_calls the guest made run here, the
+  request paused until every ``proxy_on_http_call_response`` has run.
+- ``header_filter``: ``proxy_on_response_headers`` (``:status`` and headers editable).
+- ``body_filter``: ``proxy_on_response_body`` chunk by chunk; ``Pause`` buffers until
+  end of stream (or ``max_body_bytes``, then the buffer is flushed).
+- ``log``: ``proxy_on_done`` -> ``proxy_on_log`` -> ``proxy_on_delete``.
+
+A local response (``proxy_send_local_response``) from the request phases or the
+response headers ends the request with it. A ``GuestTrap`` applies the failure
+policy to that request: ``fail_closed`` answers 503 ``{"error_msg": ...}`` (or
+aborts a response already started), ``fail_open`` skips the plugin for the rest of
+the request. See docs/wasm.md for the root-only rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from edge.context import Request, Response, json_response
+from edge.errors import ClientError, PluginError
+from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
+from edge.wasm.abi import Action
+from edge.wasm.context import StreamState
+from edge.wasm.engine import ModuleError
+from edge.wasm.fastcall import GuestTrap
+from edge.wasm.runtime import PluginRuntime
+from edge.wasm.vm import PluginVM, VmStartError
+
+log = logging.getLogger("edge.wasm")
+
+FLUSH_EVERY = 256  # calls between moving local call counters to shared metrics
+_CONF_KEYS = frozenset({"conf", "root_id", "root_only"})
+
+
+class _Skip(Exception):
+    """Internal: this request continues without the plugin."""
+
+
+class _Stream:
+    """What the plugin keeps in ``req.plugin_ctx`` for one request."""
+
+    __slots__ = ("vm", "st", "skipped")
+
+    def __init__(self, vm: PluginVM | None, st: StreamState | None) -> None:
+        self.vm = vm
+        self.st = st
+        self.skipped = st is None
+
+
+def encode_conf(conf: Any) -> bytes:
+    """``conf`` as proxy_on_configure reads it: strings raw, objects as JSON."""
+    if conf is None:
+        return b""
+    if isinstance(conf, str):
+        return conf.encode()
+    if isinstance(conf, bytes):
+        return conf
+    return json.dumps(conf, separators=(",", ":"), sort_keys=True).encode()
+
+
+def start_error_message(e: BaseException, logs: list[str] | None = None) -> str:
+    if isinstance(e, VmStartError):
+        lines = e.logs
+        msg = e.message
+    elif isinstance(e, GuestTrap):
+        lines = logs or []
+        msg = f"the module trapped while starting ({e.kind}): {e.message.splitlines()[0]}"
+    else:
+        lines = []
+        msg = str(e)
+    if lines:
+        msg += "; module log: " + " | ".join(lines[-10:])
+    return msg
+
+
+class WasmPlugin(Plugin):
+    """One configured occurrence of a WASM plugin (one root context)."""
+
+    name = ""
+    priority = 0
+
+    def __init__(
+        self,
+        name: str,
+        priority: int,
+        runtime: PluginRuntime,
+        key: tuple[str, bytes],
+        failure_policy: str,
+        max_body_bytes: int,
+    ) -> None:
+        self.conf = key[1]
+        self.name = name  # type: ignore[misc]
+        self.priority = priority  # type: ignore[misc]
+        self.rt = runtime
+        self.key = key
+        self.fail_open = failure_policy == "fail_open"
+        self.max_body_bytes = max_body_bytes
+        self.slot = f"wasm:{name}:{id(self)}"
+        self._error = json.dumps({"error_msg": f"wasm plugin {name} failed"}, separators=(",", ":"))
+
+    def __repr__(self) -> str:
+        return f"WasmPlugin({self.name!r}, root_id={self.key[0]!r})"
+
+    # -- shared steps ----------------------------------------------------------------
+
+    def _account(self, vm: PluginVM | None, t0: float) -> None:
+        """Count one phase invocation and its time (moved to metrics in batches)."""
+        if vm is None:
+            return
+        vm.seconds += time.perf_counter() - t0
+        vm.calls += 1
+        if vm.calls >= FLUSH_EVERY:
+            self.rt.flush(vm)
+
+    def _failed(self, req: Request, s: _Stream | None, e: GuestTrap) -> Response | None:
+        vm = s.vm if s is not None else None
+        if e.kind == "unavailable":
+            # backing off: refused without running the guest; must not extend the backoff
+            self.rt.refused()
+        else:
+            self.rt.fail(vm, e.kind, e.message)
+        if s is not None:
+            s.skipped = True
+        if self.fail_open:
+            return None
+        return json_response(503, f"wasm plugin {self.name} failed")
+
+    def _begin(self, req: Request) -> _Stream:
+        vm = self.rt.acquire()
+        if vm is None:
+            raise GuestTrap("unavailable", self.rt.last_error or "VM is backing off")
+        try:
+            root = self.rt.root(vm, self.key)
+        except VmStartError as e:
+            raise GuestTrap("start_failed", e.message) from None
+        if root.root_only or self.key in self.rt.root_only:
+            return _Stream(vm, None)
+        first = self.key not in self.rt.http_seen
+        try:
+            st = vm.new_stream(root, req)
+        except GuestTrap as e:
+            if first and e.kind == "unreachable":
+                # the SDKs abort (a panic: unreachable) when a root context that
+                # declares no HTTP context is asked for one (Rust: "missing
+                # ContextType"); Envoy would never ask, so mark the configuration
+                # root-only and go on without it. A loop or any other trap is a failure.
+                self.rt.root_only.add(self.key)
+                root.root_only = True
+                log.warning(
+                    "wasm[%s]: no HTTP context for root_id %r; treating it as root-only",
+                    self.name,
+                    self.key[0],
+                )
+                self.rt.fail(vm, "root_only", "on_context_create trapped")
+                return _Stream(None, None)
+            raise
+        self.rt.http_seen.add(self.key)
+        return _Stream(vm, st)
+
+    def _request_headers(self, req: Request, s: _Stream) -> None:
+        st = s.st
+        assert st is not None and s.vm is not None
+        eos = 1 if not req.chunked and not req.content_length else 0
+        n = len(req.headers) + 3
+        s.vm.call_stream(st, "proxy_on_request_headers", n, eos)
+
+    async def _settle(self, s: _Stream) -> None:
+        vm = s.vm
+        assert vm is not None
+        calls = self.rt.take_calls(vm)
+        if calls:
+            await self.rt.run_calls(vm, calls)
+
+    # -- phases ----------------------------------------------------------------------
+
+    async def access(self, req: Request) -> Response | None:
+        s: _Stream | None = None
+        t0 = time.perf_counter()
+        try:
+            s = self._begin(req)
+            req.plugin_ctx[self.slot] = s
+            if s.st is None:
+                return None
+            st = s.st
+            vm = s.vm
+            assert vm is not None
+            self._request_headers(req, s)
+            self._account(vm, t0)
+            await self._settle(s)
+            if st.local is not None:
+                return st.local
+            if vm.cb["proxy_on_request_body"] is not None and (req.chunked or req.content_length):
+                if req.body is None:
+                    if req.read_body is None:
+                        return None
+                    req.body = await req.read_body(self.max_body_bytes)
+                elif len(req.body) > self.max_body_bytes:
+                    raise ClientError("request body too large", 413)
+                st.req_body = req.body
+                t1 = time.perf_counter()
+                vm.call_stream(st, "proxy_on_request_body", len(st.req_body), 1)
+                self._account(vm, t1)
+                await self._settle(s)
+                if st.local is not None:
+                    return st.local
+                if st.req_body is not req.body:
+                    req.body = st.req_body
+                    req.content_length = len(st.req_body)
+                    req.chunked = False
+                    req.headers.remove("transfer-encoding")
+                    req.headers.set("content-length", str(len(st.req_body)))
+            if vm.dead:
+                raise GuestTrap("host", "VM discarded while the request was paused")
+            return None
+        except GuestTrap as e:
+            return self._failed(req, s, e)
+
+    def header_filter(self, req: Request, resp: Response) -> Response | None:
+        s: _Stream | None = req.plugin_ctx.get(self.slot)
+        if s is None or s.skipped or s.st is None or s.vm is None:
+            return None
+        st = s.st
+        try:
+            if s.vm.dead:
+                raise GuestTrap("host", "VM was discarded during the request")
+            st.set_response(resp)
+            if s.vm.cb["proxy_on_response_headers"] is None:
+                return None
+            eos = 1 if resp.local else 0
+            n = len(resp.headers) + 1
+            t0 = time.perf_counter()
+            s.vm.call_stream(st, "proxy_on_response_headers", n, eos)
+            self._account(s.vm, t0)
+            if st.local is not None and st.local is not resp:
+                local, st.local = st.local, None
+                return local
+            return None
+        except GuestTrap as e:
+            return self._failed(req, s, e)
+
+    def body_filter(self, req: Request, resp: Response, chunk: bytes, eof: bool) -> bytes:
+        s: _Stream | None = req.plugin_ctx.get(self.slot)
+        if s is None or s.skipped or s.st is None or s.vm is None:
+            return chunk
+        st = s.st
+        vm = s.vm
+        if vm.cb["proxy_on_response_body"] is None:
+            return chunk
+        try:
+            if vm.dead:
+                raise GuestTrap("host", "VM was discarded during the request")
+            st.resp_body = st.resp_body + chunk if st.resp_body else chunk
+            t0 = time.perf_counter()
+            action = vm.call_stream(st, "proxy_on_response_body", len(st.resp_body), int(eof))
+            self._account(vm, t0)
+            if action != Action.CONTINUE and not eof and len(st.resp_body) <= self.max_body_bytes:
+                return b""
+            out, st.resp_body = st.resp_body, b""
+            return out
+        except GuestTrap as e:
+            self.rt.fail(vm, e.kind, e.message)
+            s.skipped = True
+            if self.fail_open:
+                out, st.resp_body = st.resp_body, b""
+                return out
+            # the status line is gone already: abort rather than pass unfiltered data
+            raise PluginError(f"wasm plugin {self.name} failed") from None
+
+    def log(self, req: Request, resp: Response | None) -> None:
+        s: _Stream | None = req.plugin_ctx.pop(self.slot, None)
+        if s is None or s.st is None or s.vm is None:
+            return
+        vm = s.vm
+        if vm.dead:
+            vm.streams.pop(s.st.id, None)
+            return
+        try:
+            if resp is not None and s.st.resp is None:
+                s.st.set_response(resp)
+            t0 = time.perf_counter()
+            vm.finish_stream(s.st)
+            self._account(vm, t0)
+            if not s.skipped:
+                self.rt.succeeded()
+            if vm.queue_ready or vm.pending_root_calls:
+                self.rt._wake_ticks()
+        except GuestTrap as e:
+            self.rt.fail(vm, e.kind, e.message)
+
+
+def make_factory(
+    runtime: PluginRuntime,
+    plugin_name: str,
+    priority: int,
+    failure_policy: str,
+    max_body_bytes: int,
+) -> Any:
+    """The registry factory ``(name, raw_conf, env) -> Plugin`` for one wasm plugin.
+
+    ``raw_conf`` is ``{"conf": <string or object>, "root_id": str, "root_only": bool}``
+    (all optional). The root context starts here, so a configuration the module
+    refuses (on_vm_start/on_configure false, a trap) fails the snapshot.
+    """
+
+    def factory(name: str, raw: Any, env: CompileEnv) -> Plugin:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise PluginConfigError("", "expected an object with 'conf'")
+        extra = set(raw) - _CONF_KEYS
+        if extra:
+            raise PluginConfigError(sorted(extra)[0], "unknown field")
+        root_id = raw.get("root_id", "")
+        if not isinstance(root_id, str):
+            raise PluginConfigError("root_id", "expected a string")
+        conf = raw.get("conf")
+        if conf is not None and not isinstance(conf, str | dict | list):
+            raise PluginConfigError("conf", "expected a string or an object")
+        key = (root_id, encode_conf(conf))
+        if raw.get("root_only"):
+            runtime.root_only.add(key)
+        try:
+            runtime.register(*key)
+        except (VmStartError, GuestTrap, ModuleError) as e:
+            logs = list(runtime.vm.logs) if runtime.vm is not None else []
+            raise PluginConfigError(
+                "conf", f"wasm plugin {plugin_name}: {start_error_message(e, logs)}"
+            ) from None
+        return WasmPlugin(plugin_name, priority, runtime, key, failure_policy, max_body_bytes)
+
+    return factory

@@ -1,0 +1,443 @@
+"""One proxy-wasm VM: a wasmtime Store and instance of one plugin module, with the
+``env`` host functions and WASI bound to it, and the context bookkeeping
+(root contexts per plugin configuration, HTTP contexts per request).
+
+A VM is never shared between threads. Every call into the guest runs under the CPU
+deadline set in ``FastStore`` and raises ``GuestTrap`` on a trap, an interrupt, an
+allocation failure inside a hostcall or ``proc_exit``; the owner (``runtime.py``)
+then discards the VM. Hostcall bodies live in ``hostcalls.py`` and ``wasi.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from edge.context import Request
+from edge.wasm import hostcalls, wasi
+from edge.wasm.abi import AbiError, Action, Status, pack_u32
+from edge.wasm.context import CallResult, PendingCall, StreamState
+from edge.wasm.engine import ModuleError, deadline_ticks, engine
+from edge.wasm.fastcall import (
+    I32,
+    FastStore,
+    GuestFunc,
+    GuestMemory,
+    GuestTrap,
+    define_host,
+)
+
+log = logging.getLogger("edge.wasm")
+
+ABI_EXPORTS = ("proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0")
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+LOG_RING = 64
+# start functions and root-context start run once per VM and may initialise a whole
+# language runtime (Go clears its heap: ~100 ms here); they get this budget instead of
+# cpu_ms_per_call, still bounded so a looping _initialize cannot hold the worker
+START_CPU_MS = 2000.0
+# HTTP contexts alive at once in one VM (requests in flight on one worker)
+MAX_STREAMS = 10_000
+
+# guest exports the host calls: name -> (params, results); all optional
+CALLBACKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "proxy_on_context_create": ((I32, I32), ()),
+    "proxy_on_vm_start": ((I32, I32), (I32,)),
+    "proxy_on_configure": ((I32, I32), (I32,)),
+    "proxy_on_tick": ((I32,), ()),
+    "proxy_on_queue_ready": ((I32, I32), ()),
+    "proxy_on_request_headers": ((I32, I32, I32), (I32,)),
+    "proxy_on_request_body": ((I32, I32, I32), (I32,)),
+    "proxy_on_request_trailers": ((I32, I32), (I32,)),
+    "proxy_on_response_headers": ((I32, I32, I32), (I32,)),
+    "proxy_on_response_body": ((I32, I32, I32), (I32,)),
+    "proxy_on_response_trailers": ((I32, I32), (I32,)),
+    "proxy_on_http_call_response": ((I32, I32, I32, I32, I32), ()),
+    "proxy_on_done": ((I32,), (I32,)),
+    "proxy_on_log": ((I32,), ()),
+    "proxy_on_delete": ((I32,), ()),
+}
+ALLOCATORS = ("proxy_on_memory_allocate", "malloc")
+
+
+@dataclass
+class VmSpec:
+    """Everything a VM needs to know about its plugin; built once per bundle."""
+
+    plugin: str
+    tenant: str
+    vm_config: bytes = b""
+    memory_bytes: int = 64 << 20
+    cpu_ms: float = 10.0
+    # None: every host function allowed; else the proxy_* names that are
+    allowed: frozenset[str] | None = None
+    http_call_upstreams: frozenset[str] = frozenset()
+    node_id: str = ""
+    vm_id: str = ""
+    extra_properties: dict[str, Any] = field(default_factory=dict)
+
+
+class VmStartError(Exception):
+    """The guest refused to start (on_vm_start/on_configure false, or start trapped)."""
+
+    def __init__(self, message: str, logs: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.logs = logs
+
+
+class RootState:
+    __slots__ = ("id", "name", "conf", "tick_ms", "next_tick", "root_only")
+
+    def __init__(self, rid: int, name: str, conf: bytes) -> None:
+        self.id = rid
+        self.name = name
+        self.conf = conf
+        self.tick_ms = 0
+        self.next_tick = 0.0
+        self.root_only = False
+
+
+class PluginVM:
+    def __init__(self, spec: VmSpec, module: wasmtime.Module) -> None:
+        self.spec = spec
+        self.dead = False
+        self.logs: deque[str] = deque(maxlen=LOG_RING)
+        self.capture_logs = True  # during start/configure, for config error messages
+        self.roots: dict[int, RootState] = {}
+        self.streams: dict[int, StreamState] = {}
+        self.next_id = 1
+        self.current = 0  # the effective context id
+        self.cur_stream: StreamState | None = None
+        self.cur_root: RootState | None = None
+        self.call_result: CallResult | None = None
+        self.pending_root_calls: list[PendingCall] = []
+        self.next_token = 1
+        self.queue_ready: list[tuple[int, int]] = []
+        self.denied_logged: set[str] = set()
+        self.status: tuple[int, bytes] = (0, b"")
+        self.calls = 0
+        self.seconds = 0.0
+        self._fd_partial: dict[int, bytes] = {}
+
+        eng = engine()
+        store = wasmtime.Store(eng)
+        store.set_limits(memory_size=spec.memory_bytes)
+        # the first deadline comes at half the budget (see FastStore)
+        self.call_ticks = deadline_ticks(spec.cpu_ms / 2)
+        self.fs = FastStore(store, deadline_ticks(START_CPU_MS / 2), START_CPU_MS)
+        self.store = store
+        linker = wasmtime.Linker(eng)
+        self._define_imports(linker, module)
+        self.gm: GuestMemory | None = None
+        self.fs.set_deadline()
+        try:
+            self.instance = linker.instantiate(store, module)
+        except wasmtime.Trap as e:
+            raise GuestTrap("trap", str(e).splitlines()[0]) from None
+        except wasmtime.WasmtimeError as e:
+            pending, self.fs.pending = self.fs.pending, None
+            if pending is not None:
+                raise GuestTrap(
+                    "proc_exit" if "proc_exit" in str(pending) else "host", str(pending)
+                ) from None
+            msg = str(e).splitlines()[0] if str(e) else "instantiation failed"
+            if "interrupt" in str(e):
+                raise GuestTrap("interrupt", msg) from None
+            raise ModuleError("file", f"module cannot be instantiated: {msg}") from None
+        exports = self.instance.exports(store)
+        names = {e.name for e in module.exports}
+        if not any(n in names for n in ABI_EXPORTS):
+            raise ModuleError(
+                "file", "module exports no proxy_abi_version_0_2_1 or _0_2_0 (not proxy-wasm 0.2)"
+            )
+        mem = exports.get("memory") if "memory" in names else None
+        if not isinstance(mem, wasmtime.Memory):
+            raise ModuleError("file", "module exports no linear memory named 'memory'")
+        self.gm = GuestMemory(self.fs, mem)
+        self.cb: dict[str, GuestFunc | None] = {}
+        for name, (params, results) in CALLBACKS.items():
+            self.cb[name] = self._export(exports, names, name, params, results)
+        alloc = None
+        for name in ALLOCATORS:
+            alloc = self._export(exports, names, name, (I32,), (I32,))
+            if alloc is not None:
+                break
+        if alloc is None:
+            raise ModuleError("file", "module exports neither proxy_on_memory_allocate nor malloc")
+        self.alloc = alloc
+        # start functions, as proxy-wasm-cpp-host WasmBase::startVm
+        if "_initialize" in names:
+            self._export(exports, names, "_initialize", (), ())()  # type: ignore[misc]
+            main = self._export_any(exports, "main") if "main" in names else None
+            if main is not None:
+                main[0](*([0] * main[1]))
+            elif "__main_void" in names:
+                f = self._export(exports, names, "__main_void", (), (I32,))
+                if f is not None:
+                    f()
+        elif "_start" in names:
+            self._export(exports, names, "_start", (), ())()  # type: ignore[misc]
+        self.fs.set_budget_ms(spec.cpu_ms, self.call_ticks)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def _export(
+        self,
+        exports: Any,
+        names: set[str],
+        name: str,
+        params: tuple[str, ...],
+        results: tuple[str, ...],
+    ) -> GuestFunc | None:
+        if name not in names:
+            return None
+        f = exports[name]
+        if not isinstance(f, wasmtime.Func):
+            raise ModuleError("file", f"export {name} is not a function")
+        try:
+            return GuestFunc(self.fs, f, name, params, results)
+        except TypeError as e:
+            raise ModuleError("file", str(e)) from None
+
+    def _export_any(self, exports: Any, name: str) -> tuple[Any, int] | None:
+        f = exports[name]
+        if not isinstance(f, wasmtime.Func):
+            return None
+        ty = f.type(self.store)
+        params = tuple(str(p) for p in ty.params)
+        results = tuple(str(r) for r in ty.results)
+        if params not in ((), ("i32", "i32")) or results not in ((), ("i32",)):
+            return None
+        return GuestFunc(self.fs, f, name, params, results), len(params)
+
+    def _define_imports(self, linker: wasmtime.Linker, module: wasmtime.Module) -> None:
+        table = hostcalls.table(self)
+        wasi_table = wasi.table(self)
+        seen: set[tuple[str, str]] = set()
+        unknown: list[str] = []
+        for imp in module.imports:
+            key = (imp.module, imp.name or "")
+            if key in seen:
+                continue  # Go imports fd_write twice; one definition serves both
+            seen.add(key)
+            ty = imp.type
+            if not isinstance(ty, wasmtime.FuncType):
+                unknown.append(f"{imp.module}.{imp.name} (a {type(ty).__name__}, not a function)")
+                continue
+            params = tuple(str(p) for p in ty.params)
+            results = tuple(str(r) for r in ty.results)
+            entry: tuple[tuple[str, ...], tuple[str, ...], Callable[..., Any]] | None = None
+            if imp.module == "env":
+                entry = table.get(key[1])
+                if entry is None and key[1].startswith("proxy_"):
+                    entry = _stub(params, results, Status.UNIMPLEMENTED)
+            elif imp.module in WASI_MODULES:
+                entry = wasi_table.get(key[1]) or _stub(params, results, 52)  # ENOSYS
+            if entry is None:
+                unknown.append(f"{imp.module}.{imp.name}")
+                continue
+            if (entry[0], entry[1]) != (params, results):
+                unknown.append(
+                    f"{imp.module}.{imp.name} with type ({', '.join(params)}) -> "
+                    f"({', '.join(results)}); the host defines ({', '.join(entry[0])}) -> "
+                    f"({', '.join(entry[1])})"
+                )
+                continue
+            if not all(p in ("i32", "i64") for p in params) or not all(
+                r in ("i32", "i64") for r in results
+            ):
+                unknown.append(f"{imp.module}.{imp.name} (non-integer signature)")
+                continue
+            define_host(linker, self.fs, imp.module, key[1], params, results, entry[2])
+        if unknown:
+            raise ModuleError(
+                "file", "module imports host functions edge does not provide: " + ", ".join(unknown)
+            )
+
+    # -- memory helpers used by hostcalls --------------------------------------------
+
+    def mem(self) -> memoryview:
+        if self.gm is None:
+            # a start section calling the host before exports are bound
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "memory not available yet")
+        return self.gm.view()
+
+    def read(self, ptr: int, size: int) -> bytes:
+        view = self.mem()
+        if ptr + size > len(view):
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
+        return bytes(view[ptr : ptr + size])
+
+    def write(self, ptr: int, data: bytes) -> None:
+        view = self.mem()
+        end = ptr + len(data)
+        if end > len(view):
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
+        view[ptr:end] = data
+
+    def write_u32(self, ptr: int, value: int) -> None:
+        self.write(ptr, pack_u32(value))
+
+    def check_out(self, *ptrs: int) -> None:
+        n = len(self.mem())
+        for p in ptrs:
+            if p + 4 > n:
+                raise AbiError(Status.INVALID_MEMORY_ACCESS, "result pointer out of bounds")
+
+    def give(self, ret_ptr: int, ret_len: int, data: bytes) -> int:
+        """Copy ``data`` into guest-allocated memory; write its address and length."""
+        self.check_out(ret_ptr, ret_len)
+        if not data:
+            self.write_u32(ret_ptr, 0)
+            self.write_u32(ret_len, 0)
+            return Status.OK
+        addr = self.alloc(len(data))
+        if not addr:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "guest allocator returned 0")
+        self.write(addr, data)  # bounds-checked: a lying allocator gets an error status
+        self.write_u32(ret_ptr, addr)
+        self.write_u32(ret_len, len(data))
+        return Status.OK
+
+    # -- logging ---------------------------------------------------------------------
+
+    def guest_log(self, level: int, text: str) -> None:
+        py = _PY_LEVELS.get(level, logging.INFO)
+        if self.capture_logs:
+            self.logs.append(f"{_LEVEL_NAMES.get(level, 'info')}: {text}")
+        if log.isEnabledFor(py):
+            log.log(py, "wasm[%s] %s", self.spec.plugin, text)
+
+    # -- contexts and calls ----------------------------------------------------------
+
+    def _enter(self, ctx_id: int) -> None:
+        self.current = ctx_id
+        st = self.streams.get(ctx_id)
+        self.cur_stream = st
+        self.cur_root = self.roots.get(st.root_id if st is not None else ctx_id)
+
+    def _enter_stream(self, st: StreamState) -> None:
+        self.current = st.id
+        self.cur_stream = st
+        self.cur_root = st.root
+
+    def set_effective(self, ctx_id: int) -> bool:
+        if ctx_id not in self.streams and ctx_id not in self.roots:
+            return False
+        self._enter(ctx_id)
+        return True
+
+    def create_root(self, name: str, conf: bytes) -> RootState:
+        rid = self.next_id
+        self.next_id += 1
+        root = RootState(rid, name, conf)
+        self.roots[rid] = root
+        self._enter(rid)
+        self.capture_logs = True
+        self.fs.set_budget_ms(START_CPU_MS, deadline_ticks(START_CPU_MS / 2))
+        try:
+            f = self.cb["proxy_on_context_create"]
+            if f is not None:
+                f(rid, 0)
+            f = self.cb["proxy_on_vm_start"]
+            if f is not None and not f(rid, len(self.spec.vm_config)):
+                del self.roots[rid]
+                raise VmStartError("proxy_on_vm_start returned false", list(self.logs))
+            f = self.cb["proxy_on_configure"]
+            if f is not None and not f(rid, len(conf)):
+                del self.roots[rid]
+                raise VmStartError("proxy_on_configure returned false", list(self.logs))
+        finally:
+            self.fs.set_budget_ms(self.spec.cpu_ms, self.call_ticks)
+            self.capture_logs = False
+        return root
+
+    def new_stream(self, root: RootState, req: Request) -> StreamState:
+        if len(self.streams) >= MAX_STREAMS:
+            # a stream whose log phase never ran: forget the oldest rather than grow
+            self.streams.pop(next(iter(self.streams)))
+        sid = self.next_id
+        self.next_id += 1
+        st = StreamState(sid, root.id, req)
+        st.root = root
+        self.streams[sid] = st
+        self._enter_stream(st)
+        f = self.cb["proxy_on_context_create"]
+        if f is not None:
+            f(sid, root.id)
+        return st
+
+    def call_stream(self, st: StreamState, name: str, *args: int) -> int:
+        """Call an HTTP callback; a missing export means Continue."""
+        f = self.cb[name]
+        if f is None:
+            return Action.CONTINUE
+        self._enter_stream(st)
+        r = f(st.id, *args)
+        return r if r is not None else Action.CONTINUE
+
+    def call_root(self, root: RootState, name: str, *args: int) -> int | None:
+        f = self.cb[name]
+        if f is None:
+            return None
+        self._enter(root.id)
+        return f(root.id, *args)
+
+    def http_call_response(self, root_id: int, res: CallResult, token: int) -> None:
+        f = self.cb["proxy_on_http_call_response"]
+        if f is None:
+            return
+        self.call_result = res
+        nh = 0 if res.failed else len(res.header_map().pairs())
+        self._enter(root_id)
+        try:
+            f(root_id, token, nh, len(res.body), 0)
+        finally:
+            self.call_result = None
+
+    def finish_stream(self, st: StreamState) -> None:
+        """on_done -> on_log -> on_delete, then forget the context."""
+        if st.done:
+            return
+        st.done = True
+        try:
+            for name in ("proxy_on_done", "proxy_on_log", "proxy_on_delete"):
+                f = self.cb[name]
+                if f is not None:
+                    self._enter_stream(st)
+                    f(st.id)
+        finally:
+            self.streams.pop(st.id, None)
+            if self.current == st.id:
+                self.cur_stream = None
+
+    def new_token(self) -> int:
+        t = self.next_token
+        self.next_token += 1
+        return t
+
+
+def _stub(
+    params: tuple[str, ...], results: tuple[str, ...], value: int
+) -> tuple[tuple[str, ...], tuple[str, ...], Callable[..., Any]]:
+    def fn(*args: int) -> int | None:
+        return int(value) if results else None
+
+    return params, results, fn
+
+
+_PY_LEVELS = {
+    0: 5,  # TRACE below DEBUG
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+    5: logging.CRITICAL,
+}
+_LEVEL_NAMES = {0: "trace", 1: "debug", 2: "info", 3: "warn", 4: "error", 5: "critical"}

@@ -1,0 +1,117 @@
+"""proxy_http_call against real upstreams on 127.0.0.1: success, failure, timeout; plus
+tick, shared queue notifications and metrics from the same module (callout.wat)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio
+
+from edge import metrics
+from edge.plugins.base import CompileEnv
+from edge.wasm.abi import Status
+from edge.wasm.plugin import WasmPlugin, make_factory
+from edge.wasm.shared import SHARED_QUEUES
+from tests.support.procs import free_port
+from tests.support.upstream import Upstream
+from tests.support.wasm import make_request, make_response, make_runtime, wat
+
+
+def callout_plugin(upstream: dict[str, Any], tenant: str = "calls") -> WasmPlugin:
+    rt = make_runtime(
+        wat("callout"),
+        plugin="acme/callout",
+        tenant=tenant,
+        http_call_upstreams=frozenset({"auth"}),
+    )
+    rt.upstreams = {"auth": upstream}
+    p = make_factory(rt, "acme/callout", 0, "fail_closed", 1 << 20)(
+        "acme/callout", {"conf": "auth"}, CompileEnv()
+    )
+    assert isinstance(p, WasmPlugin)
+    return p
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    with Upstream("auth") as up:
+        yield up
+
+
+async def test_http_call_success_pauses_until_response(upstream: Upstream) -> None:
+    p = callout_plugin({"nodes": {upstream.addr: 1}})
+    req = make_request("GET", "/orig", [("Host", "h")])
+    assert await p.access(req) is None
+    assert req.headers.get("x-call-status") == "200"
+    echoed = json.loads(req.headers.get("x-call-body") or "{}")
+    assert echoed["path"] == "/auth" and echoed["method"] == "GET"
+    raw = echoed["headers"]
+    items = raw.items() if isinstance(raw, dict) else raw
+    headers = {k.lower(): v.strip() for k, v in items}
+    assert headers["x-from"] == "wasm" and headers["host"] == "auth"
+    p.log(req, make_response())
+
+
+async def test_http_call_failure_answers_local_response() -> None:
+    port = free_port()  # nothing listens there: connection refused
+    p = callout_plugin({"nodes": {f"127.0.0.1:{port}": 1}})
+    r = await p.access(make_request())
+    assert r is not None and r.status == 503 and r.body == b"call failed"
+
+
+async def test_http_call_timeout_answers_local_response() -> None:
+    # a listener that never accepts: the TCP handshake completes, no answer ever comes
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        p = callout_plugin({"nodes": {f"127.0.0.1:{s.getsockname()[1]}": 1}})
+        with trio.fail_after(10):
+            r = await p.access(make_request())
+    assert r is not None and r.status == 503 and r.body == b"call failed"
+
+
+async def test_http_call_to_unlisted_upstream_is_refused(upstream: Upstream) -> None:
+    rt = make_runtime(
+        wat("callout"),
+        plugin="acme/callout2",
+        tenant="calls2",
+        http_call_upstreams=frozenset({"other"}),
+    )
+    p = make_factory(rt, "acme/callout2", 0, "fail_closed", 1 << 20)(
+        "acme/callout2", {"conf": "auth"}, CompileEnv()
+    )
+    req = make_request()
+    assert await p.access(req) is None
+    assert req.headers.get("x-call-error") == "yes"  # the guest saw BAD_ARGUMENT
+
+
+async def test_tick_metric_and_queue(upstream: Upstream, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge.wasm")
+    p = callout_plugin({"nodes": {upstream.addr: 1}}, tenant="ticks")
+    rt = p.rt
+    qid = SHARED_QUEUES.resolve("ticks", rt.spec.vm_id, b"jobs")
+    assert qid is not None
+
+    def ticks() -> float:
+        text = metrics.render().decode()
+        for line in text.splitlines():
+            if line.startswith('edge_wasm_acme_callout_ticks_total{tenant="ticks"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(rt.run_ticks)
+            while ticks() < 3:
+                await trio.sleep(0.005)
+            # another VM of the tenant (here: the host) enqueues; the owner is notified
+            assert SHARED_QUEUES.enqueue("ticks", qid, b"job-42") == Status.OK
+            rt._wake_ticks()
+            while "job-42" not in caplog.text:
+                await trio.sleep(0.005)
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,196 @@
+"""edge.wasm.fastcall: unchecked calls, host callbacks, memory view, traps, deadlines."""
+
+from __future__ import annotations
+
+import pytest
+import wasmtime
+
+from edge.wasm.engine import deadline_ticks, engine
+from edge.wasm.fastcall import (
+    I32,
+    I64,
+    FastStore,
+    GuestFunc,
+    GuestMemory,
+    GuestTrap,
+    ProcExit,
+    define_host,
+)
+
+WAT = """
+(module
+  (import "env" "add" (func $add (param i32 i32) (result i32)))
+  (import "env" "wide" (func $wide (param i32 i64) (result i64)))
+  (import "env" "exit" (func $exit (param i32)))
+  (import "env" "boom" (func $boom (result i32)))
+  (memory (export "memory") 1)
+  (func (export "call_add") (param i32 i32) (result i32) local.get 0 local.get 1 call $add)
+  (func (export "call_wide") (param i32 i64) (result i64) local.get 0 local.get 1 call $wide)
+  (func (export "call_exit") (param i32) local.get 0 call $exit)
+  (func (export "call_boom") (result i32) call $boom)
+  (func (export "sum") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "neg") (result i32) i32.const -1)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "spin") (loop (br 0)))
+  (func (export "unreachable") unreachable)
+  (func $deep (export "deep") (param i32) (result i32) local.get 0 i32.const 1 i32.add call $deep)
+  (func (export "oob") (result i32) i32.const 0x7FFFFFF0 i32.load)
+)
+"""
+
+
+class Env:
+    def __init__(self) -> None:
+        eng = engine()
+        self.store = wasmtime.Store(eng)
+        self.fs = FastStore(self.store, deadline_ticks(20))
+        linker = wasmtime.Linker(eng)
+        self.seen: list[tuple[int, ...]] = []
+
+        def add(a: int, b: int) -> int:
+            self.seen.append((a, b))
+            return a + b
+
+        def wide(a: int, b: int) -> int:
+            return a * 1000 + b
+
+        def exit_(code: int) -> None:
+            raise ProcExit(code)
+
+        def boom() -> int:
+            raise RuntimeError("host bug")
+
+        define_host(linker, self.fs, "env", "add", [I32, I32], [I32], add)
+        define_host(linker, self.fs, "env", "wide", [I32, I64], [I64], wide)
+        define_host(linker, self.fs, "env", "exit", [I32], [], exit_)
+        define_host(linker, self.fs, "env", "boom", [], [I32], boom)
+        self.fs.set_deadline()
+        self.inst = linker.instantiate(self.store, wasmtime.Module(eng, wasmtime.wat2wasm(WAT)))
+        self.ex = self.inst.exports(self.store)
+
+    def f(self, name: str, params: list[str], results: list[str]) -> GuestFunc:
+        return GuestFunc(self.fs, self.ex[name], name, params, results)
+
+
+@pytest.fixture
+def env() -> Env:
+    return Env()
+
+
+def test_call_and_results(env: Env) -> None:
+    assert env.f("sum", [I32, I32], [I32])(2, 40) == 42
+    # i32 results come back unsigned, as wasm32 pointers are
+    assert env.f("neg", [], [I32])() == 0xFFFFFFFF
+
+
+def test_host_callback_gets_unsigned_i32_and_signed_i64(env: Env) -> None:
+    assert env.f("call_add", [I32, I32], [I32])(0xFFFFFFFF, 0) == 0xFFFFFFFF
+    assert env.seen == [(0xFFFFFFFF, 0)]
+    assert env.f("call_wide", [I32, I64], [I64])(3, -5) == 2995
+
+
+def test_signature_checked_at_load(env: Env) -> None:
+    with pytest.raises(TypeError, match="expected"):
+        env.f("sum", [I32], [I32])
+    with pytest.raises(TypeError):
+        env.f("sum", [I32, I32], [I64])
+
+
+@pytest.mark.parametrize(
+    ("export", "params", "args", "kind"),
+    [
+        ("unreachable", [], [], "unreachable"),
+        ("deep", [I32], [0], "stack_overflow"),
+        ("oob", [], [], "memory"),
+        ("call_exit", [I32], [3], "proc_exit"),
+        ("call_boom", [], [], "host"),
+    ],
+)
+def test_traps_are_classified(
+    env: Env, export: str, params: list[str], args: list[int], kind: str
+) -> None:
+    results = [I32] if export in ("deep", "oob", "call_boom") else []
+    f = env.f(export, params, results)
+    with pytest.raises(GuestTrap) as ei:
+        f(*args)
+    assert ei.value.kind == kind
+    # the store stays usable after a trap
+    assert env.f("sum", [I32, I32], [I32])(1, 1) == 2
+
+
+def test_host_exception_is_kept_as_cause(env: Env) -> None:
+    with pytest.raises(GuestTrap) as ei:
+        env.f("call_boom", [], [I32])()
+    assert isinstance(ei.value.cause, RuntimeError)
+
+
+def test_infinite_loop_is_interrupted(env: Env) -> None:
+    with pytest.raises(GuestTrap) as ei:
+        env.f("spin", [], [])()
+    assert ei.value.kind == "interrupt"
+    assert env.f("sum", [I32, I32], [I32])(2, 2) == 4
+
+
+def test_memory_view_follows_growth(env: Env) -> None:
+    mem = GuestMemory(env.fs, env.ex["memory"])
+    v = mem.view()
+    assert len(v) == 65536
+    v[10:13] = b"abc"
+    assert mem.view() is v  # cached while the size is unchanged
+    assert env.f("grow", [I32], [I32])(2) == 1
+    v2 = mem.view()
+    assert len(v2) == 3 * 65536
+    assert bytes(v2[10:13]) == b"abc"
+
+
+def test_memory_limit_fails_growth() -> None:
+    e = Env()
+    e.store.set_limits(memory_size=2 * 65536)
+    grow = e.f("grow", [I32], [I32])
+    assert grow(1) == 1
+    assert grow(1) == 0xFFFFFFFF  # -1: the guest sees a failed allocation
+
+
+def test_reentrant_call_from_host_function() -> None:
+    eng = engine()
+    store = wasmtime.Store(eng)
+    fs = FastStore(store, deadline_ticks(20))
+    linker = wasmtime.Linker(eng)
+    holder: dict[str, GuestFunc] = {}
+
+    def add(a: int, b: int) -> int:
+        return holder["sum"](a, b) * 2
+
+    define_host(linker, fs, "env", "add", [I32, I32], [I32], add)
+    for name, p, r in (("wide", [I32, I64], [I64]), ("exit", [I32], []), ("boom", [], [I32])):
+        define_host(linker, fs, "env", name, p, r, lambda *a, r=r: 0 if r else None)
+    inst = linker.instantiate(store, wasmtime.Module(eng, wasmtime.wat2wasm(WAT)))
+    ex = inst.exports(store)
+    holder["sum"] = GuestFunc(fs, ex["sum"], "sum", [I32, I32], [I32])
+    outer = GuestFunc(fs, ex["call_add"], "call_add", [I32, I32], [I32])
+    assert outer(3, 4) == 14
+    assert fs.depth == 0
+
+
+def test_cpu_budget_through_the_deadline_callback() -> None:
+    """With a budget, the epoch deadline only triggers a CPU-time check; a spinning
+    guest still traps as an interrupt, and the store stays usable."""
+    eng = engine()
+    store = wasmtime.Store(eng)
+    fs = FastStore(store, deadline_ticks(5), budget_ms=10)
+    linker = wasmtime.Linker(eng)
+    for name, p, r in (
+        ("add", [I32, I32], [I32]),
+        ("wide", [I32, I64], [I64]),
+        ("exit", [I32], []),
+        ("boom", [], [I32]),
+    ):
+        define_host(linker, fs, "env", name, p, r, lambda *a, r=r: 0 if r else None)
+    fs.set_deadline()
+    inst = linker.instantiate(store, wasmtime.Module(eng, wasmtime.wat2wasm(WAT)))
+    ex = inst.exports(store)
+    spin = GuestFunc(fs, ex["spin"], "spin", [], [])
+    with pytest.raises(GuestTrap) as ei:
+        spin()
+    assert ei.value.kind == "interrupt" and "CPU budget" in ei.value.message
+    assert GuestFunc(fs, ex["sum"], "sum", [I32, I32], [I32])(1, 2) == 3
