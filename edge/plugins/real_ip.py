@@ -1,0 +1,99 @@
+"""real-ip (APISIX priority 23000): take the client address from a header or variable.
+
+Only a request whose TCP peer (or PROXY-protocol client) is in ``trusted_addresses``
+is believed (no list: every peer is trusted, as APISIX). For ``X-Forwarded-For`` the
+last address is used, or with ``recursive`` the right-most one that is not itself
+trusted (nginx ``real_ip_recursive``). A value that is not an IP address changes
+nothing. The result replaces ``req.client_addr``, which every later plugin and the
+access log read.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from edge.context import Request, Response
+from edge.plugins import _vars
+from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
+from edge.plugins.ip_restriction import CidrSet, parse_ip
+
+MAX_SOURCE_LEN = 4096  # longer forwarding chains are ignored whole
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True):
+    source: str
+    trusted_addresses: list[str] | None = None
+    recursive: bool = False
+
+
+def split_host_port(value: str) -> tuple[str, int | None] | None:
+    """``1.2.3.4``, ``1.2.3.4:80``, ``::1``, ``[::1]:80`` -> (ip, port); None if not an IP."""
+    v = value.strip()
+    port: int | None = None
+    if v.startswith("["):
+        end = v.find("]")
+        if end < 0:
+            return None
+        host, rest = v[1:end], v[end + 1 :]
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                return None
+            port = int(rest[1:])
+    elif v.count(":") == 1:
+        host, _, p = v.partition(":")
+        if not p.isdigit():
+            return None
+        port = int(p)
+    else:
+        host = v
+    if parse_ip(host) is None:
+        return None
+    if port is not None and not 0 < port < 65536:
+        return None
+    return host, port
+
+
+class RealIp(Plugin):
+    name = "real-ip"
+    priority = 23000
+    Config = Config
+
+    def __init__(self, conf: Config, env: CompileEnv) -> None:
+        self.conf = conf
+        if not conf.source:
+            raise PluginConfigError("source", "must not be empty")
+        self.trusted = (
+            CidrSet(conf.trusted_addresses, "trusted_addresses") if conf.trusted_addresses else None
+        )
+        self.xff = conf.source == "http_x_forwarded_for"
+        if self.xff:
+            self.get = lambda r: r.headers.get_joined("x-forwarded-for")
+        else:
+            self.get = _vars.compile_var(conf.source, "source")
+
+    def rewrite(self, req: Request) -> Response | None:
+        trusted = self.trusted
+        if trusted is not None and req.client_addr not in trusted:
+            return None
+        value = self.get(req)
+        if not value or len(value) > MAX_SOURCE_LEN:
+            return None
+        value = str(value)
+        if self.xff:
+            hops = [h.strip() for h in value.split(",")]
+            chosen = hops[-1]
+            if self.conf.recursive and trusted is not None:
+                chosen = hops[0]
+                for hop in reversed(hops):
+                    hp = split_host_port(hop)
+                    if hp is None or hp[0] not in trusted:
+                        chosen = hop
+                        break
+            value = chosen
+        hp = split_host_port(value)
+        if hp is None:
+            return None
+        req.client_addr = hp[0]
+        if hp[1] is not None:
+            req.client_port = hp[1]
+        return None
