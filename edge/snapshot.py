@@ -203,6 +203,13 @@ class _Compiler:
             if name in self.skip:
                 continue
             try:
+                # secret references ($env://, $file://, $aws-sm://, $gcp-sm://) are resolved
+                # on this node, now; a failure names the field, never the value
+                raw = secrets.resolve_tree(raw, f"{path}.{name}")
+            except ConfigError as e:
+                self.problems.extend(e.problems)
+                continue
+            try:
                 built = registry.build(name, raw, self.env, f"{path}.{name}", self.extra)
             except registry.ConfigProblems as e:
                 self.problems.extend(e.problems)
@@ -287,7 +294,11 @@ def compile_snapshot(
             if registry.is_credential_plugin(name, extra_plugins):
                 path = f"consumers[{i}].plugins.{name}"
                 try:
+                    raw = secrets.resolve_tree(raw, path)
                     cred = registry.decode_credential(name, raw, path, extra_plugins)
+                except ConfigError as e:
+                    c.problems.extend(e.problems)
+                    continue
                 except registry.ConfigProblems as e:
                     c.problems.extend(e.problems)
                     continue
@@ -416,7 +427,9 @@ def compile_snapshot(
         if rid not in routes:
             routes[rid] = cr
 
-    tls = _compile_tls(config, c.problems)
+    # building contexts for ssls that validation already refused would only repeat it
+    refused = any(p.startswith("ssls") for p in c.reported)
+    tls = None if refused else _compile_tls(config, c.problems)
 
     problems.extend(_unique(c.problems, problems))
     if problems:

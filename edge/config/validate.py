@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from edge import secrets
 from edge.config.model import (
     SSL,
     Checks,
@@ -43,7 +44,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 METHODS = frozenset(
     {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"}
 )
-SECRET_PREFIXES = ("$env://", "$file://")
+SECRET_PREFIXES = secrets.PREFIXES
+REF_FORMS = "$env://NAME, $file:///path, $aws-sm://name#key or $gcp-sm://projects/..."
 MAX_URI_LEN = 4096  # APISIX's limit on a route uri
 HEALTH_COUNTER_MAX = 254  # APISIX: successes/failures counters are 1..254
 
@@ -91,12 +93,12 @@ def check_secret(problems: Problems, path: str, value: str | None, what: str) ->
             (
                 path,
                 f"a PEM private key in clear is not allowed in a configuration; give the {what} "
-                "as a secret reference ($env://NAME or $file:///path)",
+                f"as a secret reference ({REF_FORMS})",
             )
         )
     elif not is_secret_ref(value):
         problems.append(
-            (path, f"expected a secret reference ($env://NAME or $file:///path) for the {what}")
+            (path, f"expected a secret reference ({REF_FORMS}) for the {what}")
         )
 
 
@@ -371,7 +373,7 @@ def check_ssl(problems: Problems, i: int, s: SSL) -> None:
     if not s.cert:
         problems.append((f"{p}.cert", "required"))
     if not s.key:
-        problems.append((f"{p}.key", "required (a secret reference: $env://NAME or $file:///path)"))
+        problems.append((f"{p}.key", f"required (a secret reference: {REF_FORMS})"))
     check_secret(problems, f"{p}.key", s.key, "private key")
     if (s.certs is None) != (s.keys is None) or len(s.certs or []) != len(s.keys or []):
         problems.append((p, "certs and keys must have the same length"))

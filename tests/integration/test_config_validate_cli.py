@@ -104,7 +104,8 @@ def test_invalid_file_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
         "at position 0",
         "edge.yaml: routes[2].plugins.no-such-plugin: unknown plugin 'no-such-plugin'",
         "edge.yaml: ssls[0].key: a PEM private key in clear is not allowed in a configuration; "
-        "give the private key as a secret reference ($env://NAME or $file:///path)",
+        "give the private key as a secret reference ($env://NAME, $file:///path, "
+        "$aws-sm://name#key or $gcp-sm://projects/...)",
     ]
     assert "MIIB" not in r.stdout + r.stderr  # the secret itself is never echoed
 
