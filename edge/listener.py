@@ -187,9 +187,14 @@ class ConnSetup:
             try:
                 await tls.do_handshake()
             except trio.BrokenResourceError as e:
-                cause = e.__cause__
+                reason = getattr(e.__cause__, "reason", None)
+                if reason == "CALLBACK_FAILED":  # our only callback is the SNI lookup
+                    raise ConnectionRefused(
+                        "tls_unknown_sni",
+                        "TLS handshake failed: no certificate for the requested SNI",
+                    ) from None
                 raise ConnectionRefused(
-                    "tls_handshake", f"TLS handshake failed: {getattr(cause, 'reason', None)}"
+                    "tls_handshake", f"TLS handshake failed: {reason}"
                 ) from None
         if scope.cancelled_caught:
             raise ConnectionRefused("tls_handshake_timeout", "TLS handshake timed out")

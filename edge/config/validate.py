@@ -369,7 +369,9 @@ def check_ssl(problems: Problems, i: int, s: SSL) -> None:
     if not s.snis:
         problems.append((f"{p}.snis", "at least one SNI is required"))
     for j, sni in enumerate(s.snis):
-        check_host(problems, f"{p}.snis[{j}]", sni)
+        # "*" alone marks the default certificate, served when no other SNI matches
+        if sni != "*":
+            check_host(problems, f"{p}.snis[{j}]", sni)
     if not s.cert:
         problems.append((f"{p}.cert", "required"))
     if not s.key:

@@ -21,13 +21,13 @@ import time
 
 import wasmtime
 
-from edge.wasm.fastcall import WASMTIME_VERSION
+from edge.wasm.fastcall import TICK_NS, WASMTIME_VERSION
 
 log = logging.getLogger("edge.wasm")
 
 # 2 ms: a 10 ms budget is 5-6 ticks, precise enough, and the ticker thread wakes
 # 500 times a second at most (each wake costs a GIL hand-off)
-TICK_SECONDS = 0.002
+TICK_SECONDS = TICK_NS / 1e9
 # a real Go module is ~3.5 MB, a C++ one ~40 KB; anything far larger is refused
 # before wasmtime spends seconds (and memory) compiling it
 MAX_MODULE_BYTES = 32 << 20

@@ -66,7 +66,6 @@ def _held(name: str, restype: Any, *argtypes: Any) -> Any:
 # guest calls release the GIL (plain ``dll[...]``): the epoch ticker thread must run
 # while a guest spins
 _call_unchecked = _raw("wasmtime_func_call_unchecked", ctypes.c_void_p)
-_set_deadline = _held("wasmtime_context_set_epoch_deadline", None, ctypes.c_void_p, ctypes.c_uint64)
 _mem_data = _held("wasmtime_memory_data", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 _mem_size = _held("wasmtime_memory_data_size", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)
 _deadline_callback = _raw("wasmtime_store_epoch_deadline_callback", None)
@@ -138,20 +137,25 @@ _DeadlineCallback = ctypes.CFUNCTYPE(
 )
 # a guest preempted by the OS gets at most this many times its budget in wall time
 WALL_FACTOR = 50
+# the epoch ticker's period (edge.wasm.engine ticks at this rate)
+TICK_NS = 2_000_000
 
 
 class FastStore:
     """Per-Store call state: context pointer, CPU budget, nesting depth and the
     Python exception a host function raised (re-raised as a ``GuestTrap``).
 
-    The budget is CPU time of the calling thread, not wall time, yet reading the
-    thread's CPU clock is a system call, too dear for every call. So each call only
-    notes its wall start and arms an epoch deadline of ``deadline_ticks`` (half the
-    budget); if the call is still running when it fires, ``_on_deadline`` counts
-    that first half as spent, samples the CPU clock, and from then on extends the
-    deadline while the CPU used stays under the budget (the thread was preempted on
-    a busy machine) and traps once it is used up, or after ``WALL_FACTOR`` times the
-    budget in wall time. On an idle machine a spinning guest traps after its budget.
+    The budget is CPU time of the calling thread, and it is enforced without any
+    per-call work. Setting an epoch deadline and reading a clock on every call
+    cost more than the call itself, so calls set nothing: the Store's deadline is
+    always "the next tick", and wasmtime runs ``_on_deadline`` at the first epoch
+    check after each tick (function entries, loop back-edges) - so at most once a
+    tick, and only while guest code runs. Each outermost call bumps ``seq``; the
+    first time the callback sees a call, it notes the thread's CPU clock and the
+    wall clock; later ticks of the same call compare, and trap once the call used
+    ``budget_ns`` of CPU (or ``WALL_FACTOR`` times that in wall time, for a thread
+    the machine keeps preempting). A spinning guest therefore traps after its
+    budget plus at most one tick; a call that ends before a tick is never looked at.
 
     Host callbacks and their ctypes objects are kept in ``keep`` so they live as
     long as the Store that may call them.
@@ -161,14 +165,14 @@ class FastStore:
         "store",
         "ctx",
         "deadline_ticks",
-        "_ticks",
         "depth",
+        "seq",
+        "seen_seq",
         "pending",
         "keep",
         "budget_ns",
-        "wall_start",
         "cpu_mark",
-        "cpu_base",
+        "wall_mark",
         "ran",
         "_deadline_cb",
     )
@@ -178,54 +182,57 @@ class FastStore:
     ) -> None:
         self.store = store
         self.ctx = ctypes.c_void_p(ctypes.cast(store._context(), ctypes.c_void_p).value)
-        # 0 means no deadline is set before calls (epoch interruption off)
+        # kept for callers of the old per-call deadline API: a budget given in ticks
         self.deadline_ticks = deadline_ticks
-        self._ticks = ctypes.c_uint64(deadline_ticks)
         self.depth = 0
+        self.seq = 0  # outermost calls so far
+        self.seen_seq = -1  # the call the deadline callback last looked at
         self.pending: BaseException | None = None
         self.keep: list[Any] = []
-        self.budget_ns = int(budget_ms * 1e6)
-        self.wall_start = 0
-        self.cpu_mark = 0  # 0: the CPU clock was not sampled yet in this call
-        self.cpu_base = 0
+        self.budget_ns = int(budget_ms * 1e6) if budget_ms else deadline_ticks * TICK_NS
+        self.cpu_mark = 0
+        self.wall_mark = 0
         # bumped whenever guest code may have run (memory may have grown since)
         self.ran = 0
-        self._deadline_cb: Any = None
-        if deadline_ticks and budget_ms:
-            self._deadline_cb = _DeadlineCallback(self._on_deadline)
-            _deadline_callback(
-                ctypes.cast(store.ptr(), ctypes.c_void_p),
-                self._deadline_cb,
-                None,
-                _NO_FINALIZER,
-            )
+        self._deadline_cb = _DeadlineCallback(self._on_deadline)
+        _deadline_callback(
+            ctypes.cast(store.ptr(), ctypes.c_void_p), self._deadline_cb, None, _NO_FINALIZER
+        )
 
     def _on_deadline(self, ctx: Any, data: Any, delta: Any, kind: Any) -> int:
         try:
             cpu = _thread_time()
-            wall = _monotonic() - self.wall_start
-            if not self.cpu_mark:
-                # the first half budget, at most, counts as spent
-                self.cpu_base = min(wall, self.budget_ns // 2)
+            wall = _monotonic()
+            if self.seen_seq != self.seq:
+                # first look at this call: it started at most one tick ago
+                self.seen_seq = self.seq
                 self.cpu_mark = cpu
-            used = self.cpu_base + cpu - self.cpu_mark
-            if used < self.budget_ns and wall < self.budget_ns * WALL_FACTOR:
-                delta[0] = max(1, self.deadline_ticks)
-                kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
-                return 0
-            if self.pending is None:
-                self.pending = GuestTrap(
-                    "interrupt",
-                    f"CPU budget exhausted ({used / 1e6:.1f} ms CPU, {wall / 1e6:.1f} ms)",
-                )
+                self.wall_mark = wall
+                used = 0
+            else:
+                used = cpu - self.cpu_mark
+                wall -= self.wall_mark
+                if not self.budget_ns or (
+                    used >= self.budget_ns or wall >= self.budget_ns * WALL_FACTOR
+                ):
+                    if self.pending is None:
+                        self.pending = GuestTrap(
+                            "interrupt",
+                            f"CPU budget exhausted ({used / 1e6:.1f} ms CPU, "
+                            f"{wall / 1e6:.1f} ms)",
+                        )
+                    msg = b"edge: wasm CPU budget exhausted"
+                    return ctypes.cast(ffi.wasmtime_error_new(msg), ctypes.c_void_p).value or 0
+            delta[0] = 1
+            kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+            return 0
         except BaseException as exc:  # an exception must not unwind through C
             self.pending = exc
-        msg = b"edge: wasm CPU budget exhausted"
-        return ctypes.cast(ffi.wasmtime_error_new(msg), ctypes.c_void_p).value or 0
+            msg = b"edge: wasm deadline callback failed"
+            return ctypes.cast(ffi.wasmtime_error_new(msg), ctypes.c_void_p).value or 0
 
-    def set_budget_ms(self, budget_ms: float, ticks: int) -> None:
+    def set_budget_ms(self, budget_ms: float, ticks: int = 0) -> None:
         self.budget_ns = int(budget_ms * 1e6)
-        self.set_budget(ticks)
 
     def trap_from(self, exc: BaseException) -> int:
         """Turn a Python exception inside a host callback into a wasm trap pointer."""
@@ -235,17 +242,16 @@ class FastStore:
         return ctypes.cast(_trap_new(msg, len(msg)), ctypes.c_void_p).value or 0
 
     def set_budget(self, ticks: int) -> int:
-        """Change the per-call deadline (in epoch ticks); returns the previous one."""
-        prev = self.deadline_ticks
+        """Set the budget in epoch ticks; returns the previous one (in ticks)."""
+        prev = self.budget_ns // TICK_NS
         self.deadline_ticks = ticks
-        self._ticks = ctypes.c_uint64(ticks)
+        self.budget_ns = ticks * TICK_NS
         return prev
 
     def set_deadline(self) -> None:
-        if self.deadline_ticks:
-            self.wall_start = _monotonic()
-            self.cpu_mark = 0
-            _set_deadline(self.ctx, self._ticks)
+        """Start a new budget for guest code run outside ``GuestFunc`` (a start
+        section run by instantiation)."""
+        self.seq += 1
 
     def raise_error(self, err: Any, trap: Any) -> None:
         """Translate a failed call (``err`` or ``trap`` set) into ``GuestTrap``, once."""
@@ -276,12 +282,26 @@ class FastStore:
 class GuestFunc:
     """A guest export, called through ``wasmtime_func_call_unchecked``.
 
-    The signature is checked once here; each call reuses one argument buffer.
-    Calls nest (a host function may call ``malloc``); the CPU deadline is set only
-    by the outermost call so a guest cannot extend its budget by re-entering.
+    The signature is checked once here; each call reuses one argument buffer, a
+    pre-built ``byref`` of the function and of the trap slot. Calls nest (a host
+    function may call ``malloc``); only the outermost call starts a new CPU budget
+    (``FastStore.seq``), so a guest cannot extend its budget by re-entering.
     """
 
-    __slots__ = ("name", "_fs", "_func", "_fref", "_buf", "_n", "_nsz", "_result", "_trap")
+    __slots__ = (
+        "name",
+        "_fs",
+        "_func",
+        "_fref",
+        "_buf",
+        "_n",
+        "_nsz",
+        "_result",
+        "_mask",
+        "_trap",
+        "_trapref",
+        "_slots",
+    )
 
     def __init__(
         self,
@@ -306,25 +326,48 @@ class GuestFunc:
         self._n = max(len(params), len(results), 1)
         self._nsz = ctypes.c_size_t(self._n)
         self._buf = (ctypes.c_int64 * (_SLOT * self._n))()
+        # one slice assignment fills every argument slot (an i64 write also fills
+        # an i32 slot: little-endian union)
+        self._slots = slice(0, _SLOT * len(params), _SLOT)
         self._result = results[0] if results else None
+        # i32 results come back unsigned (wasm32 pointers and lengths are u32)
+        self._mask = 0xFFFFFFFF if self._result == I32 else -1
         self._trap = _TrapPtr()
+        self._trapref = byref(self._trap)
 
     def __call__(self, *args: int) -> int | None:
         fs = self._fs
-        buf = self._buf
         if fs.depth:
-            # re-entrant call from a host function: the outer buffer may be in use
-            buf = (ctypes.c_int64 * (_SLOT * self._n))()
-        i = 0
-        for a in args:
-            buf[i] = a  # an i64 write also fills an i32 slot (little-endian union)
-            i += _SLOT
-        if fs.depth == 0 and fs.deadline_ticks:
-            fs.wall_start = _monotonic()
-            fs.cpu_mark = 0
-            _set_deadline(fs.ctx, fs._ticks)
-        nested = fs.depth != 0
-        trap = _TrapPtr() if nested else self._trap
+            return self._nested(args)
+        buf = self._buf
+        buf[self._slots] = args
+        fs.depth = 1
+        fs.seq += 1
+        try:
+            err = _call_unchecked(fs.ctx, self._fref, buf, self._nsz, self._trapref)
+        finally:
+            fs.depth = 0
+            fs.ran += 1
+        if err or self._trap:
+            trap = self._trap
+            if trap:
+                # the failed slot now holds a trap that raise_error frees
+                self._trap = _TrapPtr()
+                self._trapref = byref(self._trap)
+            fs.raise_error(err, trap if trap else None)
+        if fs.pending is not None:  # a host function failed but the guest swallowed it
+            pending, fs.pending = fs.pending, None
+            raise GuestTrap("host", str(pending), pending)
+        if self._result is None:
+            return None
+        return buf[0] & self._mask
+
+    def _nested(self, args: tuple[int, ...]) -> int | None:
+        """A re-entrant call from a host function: the outer buffer may be in use."""
+        fs = self._fs
+        buf = (ctypes.c_int64 * (_SLOT * self._n))()
+        buf[self._slots] = args
+        trap = _TrapPtr()
         fs.depth += 1
         try:
             err = _call_unchecked(fs.ctx, self._fref, buf, self._nsz, byref(trap))
@@ -332,18 +375,13 @@ class GuestFunc:
             fs.depth -= 1
             fs.ran += 1
         if err or trap:
-            if not nested:
-                self._trap = _TrapPtr()  # the failed one now holds a trap we free
             fs.raise_error(err, trap if trap else None)
-        if fs.pending is not None:  # a host function failed but the guest swallowed it
+        if fs.pending is not None:
             pending, fs.pending = fs.pending, None
             raise GuestTrap("host", str(pending), pending)
-        r = self._result
-        if r is None:
+        if self._result is None:
             return None
-        if r == I32:
-            return buf[0] & 0xFFFFFFFF
-        return buf[0]
+        return buf[0] & self._mask
 
 
 def define_host(

@@ -406,6 +406,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             st.pending.append(call)
         else:
             vm.pending_root_calls.append(call)
+        vm.calls_waiting = True
         vm.write_u32(ret, token)
         return Status.OK
 

@@ -177,6 +177,8 @@ class WasmPlugin(Plugin):
     async def _settle(self, s: _Stream) -> None:
         vm = s.vm
         assert vm is not None
+        if not vm.calls_waiting:
+            return
         calls = self.rt.take_calls(vm)
         if calls:
             await self.rt.run_calls(vm, calls)
@@ -196,7 +198,8 @@ class WasmPlugin(Plugin):
             assert vm is not None
             self._request_headers(req, s)
             self._account(vm, t0)
-            await self._settle(s)
+            if vm.calls_waiting:
+                await self._settle(s)
             if st.local is not None:
                 return st.local
             if vm.cb["proxy_on_request_body"] is not None and (req.chunked or req.content_length):
@@ -210,7 +213,8 @@ class WasmPlugin(Plugin):
                 t1 = time.perf_counter()
                 vm.call_stream(st, "proxy_on_request_body", len(st.req_body), 1)
                 self._account(vm, t1)
-                await self._settle(s)
+                if vm.calls_waiting:
+                    await self._settle(s)
                 if st.local is not None:
                     return st.local
                 if st.req_body is not req.body:
@@ -298,6 +302,49 @@ class WasmPlugin(Plugin):
             self.rt.fail(vm, e.kind, e.message)
 
 
+class _Unchained:
+    """A phase handler kept out of the chain but still callable on the instance.
+
+    The chain picks a plugin's phases by looking them up on its class
+    (``edge.plugins.base.overrides``): read on the class this is ``None``, i.e.
+    absent, while ``plugin.body_filter(...)`` still works for direct callers (the
+    plugin toolkit, tests). A phase the module has no callback for then costs the
+    request nothing: without a body filter the gateway keeps the upstream's
+    Content-Length framing instead of re-chunking every response.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return None
+        return self.fn.__get__(obj, owner)
+
+
+class _WasmPluginNoBody(WasmPlugin):
+    """For modules without ``proxy_on_response_body``."""
+
+    body_filter = _Unchained(WasmPlugin.body_filter)  # type: ignore[assignment]
+
+
+class _WasmPluginNoResponse(WasmPlugin):
+    """For modules with neither ``proxy_on_response_headers`` nor ``_body``: the
+    response reaches the context in the log phase (``on_log`` reads it)."""
+
+    header_filter = _Unchained(WasmPlugin.header_filter)  # type: ignore[assignment]
+    body_filter = _Unchained(WasmPlugin.body_filter)  # type: ignore[assignment]
+
+
+def plugin_class(exports: set[str]) -> type[WasmPlugin]:
+    """The WasmPlugin class whose chained phases match the module's callbacks."""
+    if "proxy_on_response_body" in exports:
+        return WasmPlugin
+    if "proxy_on_response_headers" in exports:
+        return _WasmPluginNoBody
+    return _WasmPluginNoResponse
+
+
 def make_factory(
     runtime: PluginRuntime,
     plugin_name: str,
@@ -336,6 +383,7 @@ def make_factory(
             raise PluginConfigError(
                 "conf", f"wasm plugin {plugin_name}: {start_error_message(e, logs)}"
             ) from None
-        return WasmPlugin(plugin_name, priority, runtime, key, failure_policy, max_body_bytes)
+        cls = plugin_class({e.name for e in runtime.module.exports})
+        return cls(plugin_name, priority, runtime, key, failure_policy, max_body_bytes)
 
     return factory

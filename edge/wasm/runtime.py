@@ -221,6 +221,7 @@ class PluginRuntime:
     def take_calls(vm: PluginVM) -> list[PendingCall]:
         out = vm.pending_root_calls
         vm.pending_root_calls = []
+        vm.calls_waiting = False
         for st in vm.streams.values():
             if st.pending:
                 out.extend(st.pending)

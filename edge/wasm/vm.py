@@ -117,6 +117,8 @@ class PluginVM:
         self.cur_root: RootState | None = None
         self.call_result: CallResult | None = None
         self.pending_root_calls: list[PendingCall] = []
+        # set by proxy_http_call, so requests without calls skip collecting them
+        self.calls_waiting = False
         self.next_token = 1
         self.queue_ready: list[tuple[int, int]] = []
         self.denied_logged: set[str] = set()

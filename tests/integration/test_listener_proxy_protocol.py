@@ -104,7 +104,7 @@ def _echo(raw: bytes) -> dict:
 def _header(echo: dict, name: str) -> str | None:
     for k, v in echo["headers"]:
         if k.lower() == name:
-            return v
+            return v.strip()  # the echo upstream keeps the raw field value
     return None
 
 

@@ -124,17 +124,21 @@ class EdgeProcess:
         return self
 
     def ready(self, timeout: float = 30.0) -> None:
+        exited = False
+
         def ok() -> bool:
+            nonlocal exited
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"edge exited early:\n{self.log()}")
+                exited = True
+                return True
             return http_get(self.admin_url + "/readyz", timeout=1)[0] == 200
 
         try:
             wait_until(ok, timeout, "edge /readyz")
-        except RuntimeError:
-            raise
         except TimeoutError as e:
             raise TimeoutError(f"{e}\n{self.log()}") from None
+        if exited:
+            raise RuntimeError(f"edge exited early:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
