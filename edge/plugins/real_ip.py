@@ -10,6 +10,8 @@ access log read.
 
 from __future__ import annotations
 
+from socket import AF_INET6, inet_ntop, inet_pton
+
 import msgspec
 
 from edge.context import Request, Response
@@ -66,6 +68,9 @@ class RealIp(Plugin):
             CidrSet(conf.trusted_addresses, "trusted_addresses") if conf.trusted_addresses else None
         )
         self.xff = conf.source == "http_x_forwarded_for"
+        # CloudFront-Viewer-Address is always "ip:port", IPv6 unbracketed
+        # ("2001:db8::1:46532"), so the port must be split off at the last colon
+        self.ip_port = conf.source == "http_cloudfront_viewer_address"
         if self.xff:
             self.get = lambda r: r.headers.get_joined("x-forwarded-for")
         else:
@@ -90,10 +95,19 @@ class RealIp(Plugin):
                         chosen = hop
                         break
             value = chosen
+        if self.ip_port:
+            host, _, port = value.strip().rpartition(":")
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            value = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         hp = split_host_port(value)
         if hp is None:
             return None
-        req.client_addr = hp[0]
+        host = hp[0]
+        if ":" in host:
+            # one spelling per address, so logs, limit keys and allow lists agree
+            host = inet_ntop(AF_INET6, inet_pton(AF_INET6, host))
+        req.client_addr = host
         if hp[1] is not None:
             req.client_port = hp[1]
         return None
