@@ -1,0 +1,1 @@
+"""The plugin author's toolkit behind ``edge plugin new|build|test``."""

@@ -1,0 +1,221 @@
+//! The `proxy_on_*` exports: route each host callback to the right context object.
+//!
+//! A context is taken out of its table for the duration of its callback, so plugin code
+//! may call back into the SDK (http_call registration, creating contexts) without a
+//! `RefCell` being borrowed twice.
+
+use crate::hostcalls;
+use crate::traits::{HttpContext, RootContext};
+use crate::types::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+type RootFactory = Box<dyn Fn(u32) -> Box<dyn RootContext>>;
+
+#[derive(Default)]
+struct Dispatcher {
+    new_root: Option<RootFactory>,
+    roots: BTreeMap<u32, Box<dyn RootContext>>,
+    https: BTreeMap<u32, Box<dyn HttpContext>>,
+    // http_call token -> context that made the call
+    callouts: BTreeMap<u32, u32>,
+    // the context whose callback is running (owner of new http_call tokens)
+    active: u32,
+}
+
+thread_local! {
+    static DISPATCHER: RefCell<Dispatcher> = RefCell::new(Dispatcher::default());
+}
+
+/// Registers the factory for root contexts; call it once from `main!`.
+pub fn set_root_context<F>(factory: F)
+where
+    F: Fn(u32) -> Box<dyn RootContext> + 'static,
+{
+    DISPATCHER.with(|d| d.borrow_mut().new_root = Some(Box::new(factory)));
+}
+
+pub(crate) fn register_callout(token: u32) {
+    DISPATCHER.with(|d| {
+        let mut d = d.borrow_mut();
+        let active = d.active;
+        d.callouts.insert(token, active);
+    });
+}
+
+fn take_root(id: u32) -> Option<Box<dyn RootContext>> {
+    DISPATCHER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.active = id;
+        d.roots.remove(&id)
+    })
+}
+
+fn put_root(id: u32, ctx: Box<dyn RootContext>) {
+    DISPATCHER.with(|d| {
+        d.borrow_mut().roots.insert(id, ctx);
+    });
+}
+
+fn take_http(id: u32) -> Option<Box<dyn HttpContext>> {
+    DISPATCHER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.active = id;
+        d.https.remove(&id)
+    })
+}
+
+fn put_http(id: u32, ctx: Box<dyn HttpContext>) {
+    DISPATCHER.with(|d| {
+        d.borrow_mut().https.insert(id, ctx);
+    });
+}
+
+fn with_root<R>(id: u32, default: R, f: impl FnOnce(&mut dyn RootContext) -> R) -> R {
+    match take_root(id) {
+        Some(mut ctx) => {
+            let r = f(ctx.as_mut());
+            put_root(id, ctx);
+            r
+        }
+        None => default,
+    }
+}
+
+fn with_http<R>(id: u32, default: R, f: impl FnOnce(&mut dyn HttpContext) -> R) -> R {
+    match take_http(id) {
+        Some(mut ctx) => {
+            let r = f(ctx.as_mut());
+            put_http(id, ctx);
+            r
+        }
+        None => default,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
+    if root_context_id == 0 {
+        let factory = DISPATCHER.with(|d| d.borrow_mut().new_root.take());
+        match factory {
+            Some(f) => {
+                let root = f(context_id);
+                DISPATCHER.with(|d| {
+                    let mut d = d.borrow_mut();
+                    d.new_root = Some(f);
+                    d.roots.insert(context_id, root);
+                });
+            }
+            None => {
+                let _ = hostcalls::log(LogLevel::Critical, "no root context registered: call set_root_context in main!");
+            }
+        }
+        return;
+    }
+    let http = with_root(root_context_id, None, |root| root.create_http_context(context_id));
+    if let Some(ctx) = http {
+        put_http(context_id, ctx);
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(context_id: u32, size: usize) -> u32 {
+    with_root(context_id, false, |r| r.on_vm_start(size)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(context_id: u32, size: usize) -> u32 {
+    with_root(context_id, false, |r| r.on_configure(size)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_tick(context_id: u32) {
+    with_root(context_id, (), |r| r.on_tick())
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_queue_ready(context_id: u32, queue_id: u32) {
+    with_root(context_id, (), |r| r.on_queue_ready(queue_id))
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_request_headers(num_headers, end_of_stream != 0)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_request_body(body_size, end_of_stream != 0)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_request_trailers(context_id: u32, num_trailers: usize) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_request_trailers(num_trailers)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_response_headers(num_headers, end_of_stream != 0)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_response_body(body_size, end_of_stream != 0)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_response_trailers(context_id: u32, num_trailers: usize) -> u32 {
+    with_http(context_id, Action::Continue, |h| h.on_http_response_trailers(num_trailers)) as u32
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(
+    _context_id: u32,
+    token_id: u32,
+    num_headers: usize,
+    body_size: usize,
+    num_trailers: usize,
+) {
+    let owner = DISPATCHER.with(|d| d.borrow_mut().callouts.remove(&token_id));
+    let owner = match owner {
+        Some(id) => id,
+        None => return,
+    };
+    // later hostcalls (resume, local response) must act on the caller's stream
+    let _ = hostcalls::set_effective_context(owner);
+    let is_http = DISPATCHER.with(|d| d.borrow().https.contains_key(&owner));
+    if is_http {
+        with_http(owner, (), |h| h.on_http_call_response(token_id, num_headers, body_size, num_trailers));
+    } else {
+        with_root(owner, (), |r| r.on_http_call_response(token_id, num_headers, body_size, num_trailers));
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
+    let is_http = DISPATCHER.with(|d| d.borrow().https.contains_key(&context_id));
+    if is_http {
+        with_http(context_id, true, |h| h.on_done()) as u32
+    } else {
+        with_root(context_id, true, |r| r.on_done()) as u32
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_log(context_id: u32) {
+    with_http(context_id, (), |h| h.on_log())
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    DISPATCHER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.https.remove(&context_id);
+        d.roots.remove(&context_id);
+        d.callouts.retain(|_, owner| *owner != context_id);
+    });
+}
+
+/// The ABI marker the host checks before anything else.
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}

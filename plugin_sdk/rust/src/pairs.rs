@@ -1,0 +1,76 @@
+//! The header-map wire format: u32 count, then (key_len, value_len) per pair, then each
+//! key and value followed by a NUL. All integers little-endian.
+
+/// Encodes `pairs` in the wire format the host expects.
+pub fn serialize<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
+    let mut size = 4;
+    for (k, v) in pairs {
+        size += 8 + k.as_ref().len() + v.as_ref().len() + 2;
+    }
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.as_ref().len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_ref());
+        out.push(0);
+        out.extend_from_slice(v.as_ref());
+        out.push(0);
+    }
+    out
+}
+
+fn read_u32(buf: &[u8], at: usize) -> Option<usize> {
+    let b = buf.get(at..at + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// Decodes the wire format; `None` when the bytes are truncated or inconsistent (the host
+/// is trusted, but a malformed map must not become an out-of-bounds slice panic).
+pub fn deserialize(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if buf.len() <= 1 {
+        // an empty map may come as zero bytes or a single NUL
+        return Some(Vec::new());
+    }
+    let count = read_u32(buf, 0)?;
+    // every pair needs at least 10 bytes: two lengths and two NULs
+    if count > buf.len() / 10 {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    let mut data = 4 + count * 8;
+    for i in 0..count {
+        let kl = read_u32(buf, 4 + i * 8)?;
+        let vl = read_u32(buf, 8 + i * 8)?;
+        let key = buf.get(data..data.checked_add(kl)?)?.to_vec();
+        data += kl + 1;
+        let value = buf.get(data..data.checked_add(vl)?)?.to_vec();
+        data += vl + 1;
+        pairs.push((key, value));
+    }
+    Some(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_matches_reference_bytes() {
+        let bytes = serialize(&[("a", "1"), ("b", "22")]);
+        assert_eq!(bytes.len(), 29);
+        assert_eq!(&bytes[..4], &[2, 0, 0, 0]);
+        let back = deserialize(&bytes).unwrap();
+        assert_eq!(back[1], (b"b".to_vec(), b"22".to_vec()));
+    }
+
+    #[test]
+    fn truncated_is_none() {
+        let bytes = serialize(&[("abc", "def")]);
+        assert!(deserialize(&bytes[..bytes.len() - 3]).is_none());
+        assert!(deserialize(&[255, 255, 255, 255, 0, 0]).is_none());
+        assert_eq!(deserialize(&[0]).unwrap().len(), 0);
+    }
+}

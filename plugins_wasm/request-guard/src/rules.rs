@@ -1,0 +1,283 @@
+//! Signature matching, sans-IO: text in, the first matching rule out.
+//!
+//! Inputs are normalised before matching so the usual evasions collapse onto one form:
+//! percent-decoding applied twice (double encoding), `+` as space where the target is
+//! form-encoded, lower-case, SQL comments and whitespace runs folded to one space.
+
+/// Built-in signature sets; the names are the rule ids in config, logs and metrics.
+pub const RULE_SETS: [&str; 3] = ["path_traversal", "sql_injection", "xss"];
+
+const PATH_TRAVERSAL: &[&str] = &[
+    "../", "..\\", "..;/", "/..", "\0", "/etc/passwd", "/etc/shadow", "/proc/self/", "c:\\windows",
+    "boot.ini",
+];
+
+const SQL_INJECTION: &[&str] = &[
+    "union select", "union all select", "' or ", "\" or ", "' and ", "\" and ", " or 1=1",
+    "' or'", "or '1'='1", "'--", "'#", "';", "\";", "; drop ", "drop table", "insert into ",
+    "delete from ", "information_schema", "sleep(", "benchmark(", "waitfor delay", "pg_sleep(",
+    "xp_cmdshell", "load_file(", "into outfile", "@@version",
+];
+
+const XSS: &[&str] = &[
+    "<script", "</script", "javascript:", "vbscript:", "<iframe", "<object", "<embed", "<svg",
+    "<img", "<body", "srcdoc=", "document.cookie", "document.domain", "alert(", "prompt(",
+    "eval(", "expression(", "String.fromCharCode(",
+];
+
+/// Which part of the request a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Path,
+    Query,
+    Header,
+    Body,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Path => "path",
+            Target::Query => "query",
+            Target::Header => "headers",
+            Target::Body => "body",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Target> {
+        match s {
+            "path" => Some(Target::Path),
+            "query" => Some(Target::Query),
+            "headers" => Some(Target::Header),
+            "body" => Some(Target::Body),
+            _ => None,
+        }
+    }
+}
+
+/// One compiled rule: a set of lower-case signatures and the targets it looks at.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub signatures: Vec<String>,
+    /// `on<letters>=` event handler attributes (XSS), which substrings cannot express.
+    pub event_handlers: bool,
+    pub targets: Vec<Target>,
+}
+
+pub fn builtin(id: &str, targets: Vec<Target>) -> Option<Rule> {
+    let (sigs, handlers): (&[&str], bool) = match id {
+        "path_traversal" => (PATH_TRAVERSAL, false),
+        "sql_injection" => (SQL_INJECTION, false),
+        "xss" => (XSS, true),
+        _ => return None,
+    };
+    Some(Rule {
+        id: id.to_string(),
+        signatures: sigs.iter().map(|s| s.to_ascii_lowercase()).collect(),
+        event_handlers: handlers,
+        targets,
+    })
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let c = input[i];
+        if c == b'%' && i + 2 < input.len() {
+            if let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus_as_space && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    out
+}
+
+/// The canonical form signatures are matched against.
+pub fn normalise(input: &[u8], form_encoded: bool) -> String {
+    let once = percent_decode(input, form_encoded);
+    let twice = percent_decode(&once, false);
+    let mut out = String::with_capacity(twice.len());
+    let mut i = 0;
+    let mut last_space = false;
+    while i < twice.len() {
+        let c = twice[i];
+        // SQL inline comments are a classic way to split keywords: /**/ counts as a space
+        if c == b'/' && twice.get(i + 1) == Some(&b'*') {
+            let end = twice[i + 2..].windows(2).position(|w| w == b"*/");
+            i = match end {
+                Some(p) => i + 2 + p + 2,
+                None => twice.len(),
+            };
+            if !last_space {
+                out.push(' ');
+                last_space = true;
+            }
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            if !last_space {
+                out.push(' ');
+                last_space = true;
+            }
+        } else {
+            out.push(c.to_ascii_lowercase() as char);
+            last_space = false;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `on<letters>` followed by optional spaces and `=`, after a non-letter: an HTML event
+/// handler attribute (`<img src=x onerror=alert(1)>`).
+pub fn has_event_handler(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'o' && b[i + 1] == b'n' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let mut j = i + 2;
+            while j < b.len() && b[j].is_ascii_lowercase() {
+                j += 1;
+            }
+            if j > i + 3 {
+                while j < b.len() && b[j] == b' ' {
+                    j += 1;
+                }
+                if j < b.len() && b[j] == b'=' {
+                    return true;
+                }
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+impl Rule {
+    /// True when the normalised `text` carries one of this rule's signatures.
+    pub fn matches(&self, text: &str) -> bool {
+        self.signatures.iter().any(|s| text.contains(s.as_str()))
+            || (self.event_handlers && has_event_handler(text))
+    }
+}
+
+/// The rules compiled for matching: one automaton over all signatures, and per target
+/// the set of rules that look at it.
+pub struct RuleSet {
+    matcher: crate::matcher::Matcher,
+    target_masks: [u64; 4],
+    handler_mask: u64,
+}
+
+fn target_index(t: Target) -> usize {
+    match t {
+        Target::Path => 0,
+        Target::Query => 1,
+        Target::Header => 2,
+        Target::Body => 3,
+    }
+}
+
+impl RuleSet {
+    pub fn build(rules: &[Rule]) -> Result<RuleSet, String> {
+        let sigs: Vec<Vec<String>> = rules.iter().map(|r| r.signatures.clone()).collect();
+        let matcher = crate::matcher::Matcher::build(&sigs)?;
+        let mut target_masks = [0u64; 4];
+        let mut handler_mask = 0u64;
+        for (i, r) in rules.iter().enumerate() {
+            for t in &r.targets {
+                target_masks[target_index(*t)] |= 1 << i;
+            }
+            if r.event_handlers {
+                handler_mask |= 1 << i;
+            }
+        }
+        Ok(RuleSet { matcher, target_masks, handler_mask })
+    }
+
+    /// The index of the first rule (in configuration order) that matches `raw` as seen
+    /// in `target`.
+    pub fn first_match(&self, target: Target, raw: &[u8]) -> Option<usize> {
+        let applicable = self.target_masks[target_index(target)];
+        if applicable == 0 {
+            return None;
+        }
+        let text = normalise(raw, matches!(target, Target::Query | Target::Body));
+        let mut found = self.matcher.scan(text.as_bytes()) & applicable;
+        let handlers = self.handler_mask & applicable & !found;
+        if handlers != 0 && has_event_handler(&text) {
+            found |= handlers;
+        }
+        if found == 0 {
+            None
+        } else {
+            Some(found.trailing_zeros() as usize)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Rule> {
+        let t = vec![Target::Path, Target::Query, Target::Header, Target::Body];
+        RULE_SETS.iter().map(|id| builtin(id, t.clone()).unwrap()).collect()
+    }
+
+    fn hit(target: Target, s: &str) -> Option<String> {
+        let rules = all();
+        let set = RuleSet::build(&rules).unwrap();
+        set.first_match(target, s.as_bytes()).map(|i| rules[i].id.clone())
+    }
+
+    #[test]
+    fn attacks_match() {
+        assert_eq!(hit(Target::Path, "/static/..%2f..%2fetc/passwd").as_deref(), Some("path_traversal"));
+        assert_eq!(hit(Target::Path, "/a/%252e%252e/b").as_deref(), Some("path_traversal"));
+        assert_eq!(hit(Target::Query, "id=1%27+OR+%271%27%3D%271").as_deref(), Some("sql_injection"));
+        assert_eq!(hit(Target::Query, "q=1 UNION/**/SELECT password").as_deref(), Some("sql_injection"));
+        assert_eq!(hit(Target::Query, "q=%3CScRiPt%3Ealert(1)").as_deref(), Some("xss"));
+        assert_eq!(hit(Target::Header, "x\" onmouseover = \"steal()").as_deref(), Some("xss"));
+    }
+
+    #[test]
+    fn benign_passes() {
+        for s in ["/api/v1/users/42", "name=O'Brien", "q=union+station", "sort=-created_at",
+                  "text=i+love+onions", "mozilla/5.0 (x11; linux x86_64)", "a=1&b=2", "/files/report.v2.pdf"] {
+            assert_eq!(hit(Target::Query, s), None, "{}", s);
+        }
+    }
+
+    #[test]
+    fn targets_are_respected() {
+        let rules = vec![builtin("xss", vec![Target::Body]).unwrap()];
+        let set = RuleSet::build(&rules).unwrap();
+        assert!(set.first_match(Target::Query, b"<script>").is_none());
+        assert!(set.first_match(Target::Body, b"<script>").is_some());
+        assert!(set.first_match(Target::Body, b"<a onclick = x>").is_some());
+    }
+
+    #[test]
+    fn first_rule_in_order_wins() {
+        let t = vec![Target::Query];
+        let rules = vec![builtin("xss", t.clone()).unwrap(), builtin("sql_injection", t).unwrap()];
+        let set = RuleSet::build(&rules).unwrap();
+        assert_eq!(set.first_match(Target::Query, b"' or 1=1 <script>"), Some(0));
+    }
+}
