@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the whole test suite: scripts/test.sh [pytest args...]
+# Set up (if needed: system packages, npm packages, Python env, WASM plugins) and run the
+# whole test suite: scripts/test.sh [pytest args...]
 #
 # Exit status is pytest's, except 5 ("no tests collected", e.g. a filter that matches
 # nothing) which counts as success.
@@ -7,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 EDGE_EXTRAS="test"
+"$ROOT/scripts/install-deps.sh"
 # shellcheck source=scripts/setup.sh
 . "$ROOT/scripts/setup.sh"
 

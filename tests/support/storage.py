@@ -14,6 +14,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -69,15 +70,21 @@ class Server:
 _servers: dict[str, Server] = {}
 
 
+def _script(name: str) -> str:
+    """A console script of the running Python's environment (a venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
 def _server(name: str) -> Server:
     if name not in _servers:
         port = free_port()
         if name == "s3":
-            exe = shutil.which("moto_server") or "moto_server"
+            exe = _script("moto_server")
             argv = [exe, "-H", "127.0.0.1", "-p", str(port)]
             _servers[name] = Server(name, argv, port, "/moto-api/")
         else:
-            exe = shutil.which("gcp-storage-emulator") or "gcp-storage-emulator"
+            exe = _script("gcp-storage-emulator")
             argv = [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"]
             _servers[name] = Server(name, argv, port, "/")
         atexit.register(_servers[name].stop)
