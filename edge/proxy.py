@@ -1,0 +1,419 @@
+"""The request flow: route, plugin phases, upstream, response filters, log.
+
+For each request (``handle``): capture the worker's snapshot once; assign a request id;
+match the route; run the global rules' rewrite and access handlers (even when no route
+matched, as APISIX does); no route -> 404; the route chain's rewrite; if an auth plugin
+identified a consumer, switch to the route's chain for that consumer and run the
+rewrite handlers of plugins that joined with it; access; then the upstream. Every
+response, local ones included, goes through the header_filter and body_filter handlers
+of the global and route chains; log handlers and the access log always run.
+
+``error_response`` is the one place that turns a failure into what the client sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from edge.context import Request, Response, json_response
+from edge.errors import (
+    ClientError,
+    EdgeError,
+    PluginError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from edge.http.events import ProtocolError, RequestHead
+from edge.http.writer import LAST_CHUNK, HeadWriteError, chunk, response_head, strip_hop_by_hop
+from edge.plugins.base import Handler, run_request_phase
+from edge.server import ClientGone
+from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, forward
+
+if TYPE_CHECKING:
+    from edge.server import HTTPConnection
+
+log = logging.getLogger("edge.proxy")
+
+# a request body up to this size is read whole before going upstream, which makes the
+# request replayable (retries) at a bounded memory cost, as nginx's client_body_buffer
+BUFFER_BODY_BELOW = 64 * 1024
+
+_EMPTY: list[Handler] = []
+_NO_BODY = RequestBody()
+
+
+def error_response(exc: BaseException) -> Response:
+    """The response a client gets for a failure; never carries internal details."""
+    if isinstance(exc, ClientError):
+        return json_response(exc.status, str(exc))  # our own words about their request
+    if isinstance(exc, UpstreamTimeout):
+        return json_response(504, "504 Gateway Timeout")
+    if isinstance(exc, NoUpstreamNode):
+        return json_response(503, "503 Service Unavailable: no upstream node available")
+    if isinstance(exc, UpstreamError):
+        return json_response(502, "502 Bad Gateway")
+    if isinstance(exc, PluginError):
+        return json_response(exc.status, f"{exc.status} plugin failure")
+    if isinstance(exc, EdgeError):
+        return json_response(exc.status, f"{exc.status} error")
+    return json_response(500, "500 Internal Server Error")
+
+
+def not_found() -> Response:
+    return json_response(404, "404 Route Not Found")
+
+
+async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
+    """Serve one request; True when the connection may carry another one."""
+    worker = conn.worker
+    snap = worker.snapshot  # this request's configuration, whatever reloads happen
+    start = time.monotonic()
+    req = Request(
+        head.method, head.target, head.version, head.headers, conn.info, start, time.time()
+    )
+    req.content_length = head.content_length
+    req.chunked = head.chunked
+    req.keep_alive = (
+        head.keep_alive
+        and not worker.draining.is_set()
+        and conn.info.requests < worker.limits.max_keepalive_requests
+    )
+    req.request_id = worker.next_request_id()
+    req.read_body = _body_reader(conn, req)
+    worker.requests += 1
+    worker.total_requests += 1
+    g = snap.global_chain if snap is not None else None
+    chain: Any = None
+    resp: Response | None = None
+    try:
+        try:
+            if snap is None:
+                resp = json_response(503, "503 Service Unavailable: no configuration loaded")
+            else:
+                route = snap.router.match(req)
+                if g is not None:
+                    # (empty handler lists are common: skip the coroutine entirely)
+                    if g.rewrite:
+                        resp = await run_request_phase(g.rewrite, req)
+                    if resp is None and g.access:
+                        resp = await run_request_phase(g.access, req)
+                if resp is None:
+                    if route is None:
+                        resp = not_found()
+                    else:
+                        req.route = route
+                        chain = route.chain
+                        if chain.rewrite:
+                            resp = await run_request_phase(chain.rewrite, req)
+                        if resp is None and req.consumer is not None:
+                            cchain = route.chain_for_consumer(req.consumer)
+                            if cchain is not chain:
+                                had = {p.name for p in chain.plugins}
+                                chain = cchain
+                                extra = [h for h in cchain.rewrite if h[0].name not in had]
+                                if extra:
+                                    resp = await run_request_phase(extra, req)
+                        if resp is None and chain.access:
+                            resp = await run_request_phase(chain.access, req)
+                        if resp is None:
+                            resp = await _proxy(conn, req, route, g, chain)
+            if resp is not None:
+                await _send_local(conn, req, resp, g, chain)
+        except ClientGone:
+            req.status = 499
+            req.keep_alive = False
+        except Exception as e:
+            if not isinstance(e, (ClientError, UpstreamError)):
+                log.exception("request %s failed", req.request_id)
+            elif isinstance(e, UpstreamError):
+                log.warning(
+                    "request %s: upstream %s: %s", req.request_id, req.upstream_addr or "-", e
+                )
+            req.keep_alive = False
+            if conn.response_started:
+                # part of the response is out: the only honest signal left is to close
+                req.status = req.status or 502
+            else:
+                resp = error_response(e)
+                try:
+                    await _send_local(conn, req, resp, g, chain, filters=False)
+                except ClientGone:
+                    req.status = 499
+    finally:
+        req.bytes_in = conn.body_bytes
+        req.bytes_out = conn.bytes_out
+        _log_phase(req, resp, g, chain)
+        worker.access_log.write(req, time.monotonic())
+        worker.requests -= 1
+    return req.keep_alive
+
+
+def _body_reader(conn: HTTPConnection, req: Request) -> Callable[[int], Awaitable[bytes]]:
+    """``req.read_body(limit)`` for plugins: buffers the whole body once into
+    ``req.body`` (413 past ``limit``, 0 = only the node's max_body_size); later calls,
+    and the upstream request, reuse it."""
+
+    async def read_body(limit: int) -> bytes:
+        if req.body is None:
+            req.body = await conn.read_body(limit)
+        elif limit and len(req.body) > limit:
+            raise ProtocolError("request body too large", 413)
+        return req.body
+
+    return read_body
+
+
+def _log_phase(req: Request, resp: Response | None, g: Any, chain: Any) -> None:
+    for c in (g, chain):
+        if c is None or not c.log:
+            continue
+        for plugin, _is_async, fn in c.log:
+            try:
+                fn(req, resp)
+            except Exception:
+                log.exception("log handler of plugin %s failed", plugin.name)
+
+
+async def _header_filters(req: Request, resp: Response, g: Any, chain: Any) -> Response:
+    for c in (g, chain):
+        if c is None:
+            continue
+        for _plugin, is_async, fn in c.header_filter:
+            r = await fn(req, resp) if is_async else fn(req, resp)
+            if r is not None:
+                resp = r
+    return resp
+
+
+def _body_filters(g: Any, chain: Any) -> list[Handler]:
+    gf = g.body_filter if g is not None else _EMPTY
+    cf = chain.body_filter if chain is not None else _EMPTY
+    if not gf:
+        return cf
+    return gf + cf if cf else gf
+
+
+async def _filter_body(
+    handlers: list[Handler], req: Request, resp: Response, data: bytes, eof: bool
+) -> bytes:
+    for _plugin, is_async, fn in handlers:
+        data = await fn(req, resp, data, eof) if is_async else fn(req, resp, data, eof)
+    return data
+
+
+def _connection_header(req: Request, resp: Response) -> None:
+    if not req.keep_alive:
+        resp.headers.set("Connection", "close")
+    elif req.version == "1.0":
+        resp.headers.set("Connection", "keep-alive")
+
+
+async def _send_local(
+    conn: HTTPConnection,
+    req: Request,
+    resp: Response,
+    g: Any,
+    chain: Any,
+    filters: bool = True,
+) -> None:
+    """Send a response made by edge or a plugin (whole body known)."""
+    if filters:
+        resp = await _header_filters(req, resp, g, chain)
+    body = resp.body or b""
+    if filters:
+        bf = _body_filters(g, chain)
+        if bf:
+            body = await _filter_body(bf, req, resp, body, True)
+    if not conn.body_done:
+        # the request body was not read: its bytes would be taken for the next request
+        req.keep_alive = False
+    resp.headers.set("Content-Length", str(len(body)))
+    _connection_header(req, resp)
+    req.status = resp.status
+    try:
+        head = response_head(resp.status, resp.headers)
+    except HeadWriteError:
+        log.error("request %s: a plugin set an invalid response header", req.request_id)
+        resp = json_response(500, "500 Internal Server Error")
+        resp.headers.set("Content-Length", str(len(resp.body or b"")))
+        resp.headers.set("Connection", "close")
+        req.keep_alive = False
+        req.status = 500
+        head = response_head(500, resp.headers)
+        body = resp.body or b""
+    await conn.send(head if req.method == "HEAD" else head + body)
+
+
+async def _request_body(conn: HTTPConnection, req: Request, chain: Any) -> RequestBody:
+    filters: list[Handler] = chain.request_body_filter if chain is not None else _EMPTY
+    if req.body is not None:
+        data = req.body
+        if filters:
+            data = await _filter_stream_chunk(filters, req, data, True)
+        return RequestBody(data=data)
+    cl = req.content_length
+    if not req.chunked:
+        if cl is None:
+            return RequestBody()
+        if cl == 0:
+            return RequestBody(data=b"")
+        if cl <= BUFFER_BODY_BELOW:
+            data = await conn.read_body(0)
+            req.body = data
+            if filters:
+                data = await _filter_stream_chunk(filters, req, data, True)
+            return RequestBody(data=data)
+    if filters:
+        return RequestBody(stream=_FilteredBody(conn, req, filters), chunked=True)
+    return RequestBody(stream=_RawBody(conn), content_length=cl, chunked=req.chunked)
+
+
+async def _filter_stream_chunk(
+    handlers: list[Handler], req: Request, data: bytes, eof: bool
+) -> bytes:
+    for _plugin, is_async, fn in handlers:
+        data = await fn(req, data, eof) if is_async else fn(req, data, eof)
+    return data
+
+
+class _RawBody:
+    """The client's body as an async iterator of chunks (consumed once)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: HTTPConnection) -> None:
+        self.conn = conn
+
+    def __aiter__(self) -> _RawBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self.conn.receive_body()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+
+class _FilteredBody:
+    __slots__ = ("conn", "req", "filters", "ended")
+
+    def __init__(self, conn: HTTPConnection, req: Request, filters: list[Handler]) -> None:
+        self.conn = conn
+        self.req = req
+        self.filters = filters
+        self.ended = False
+
+    def __aiter__(self) -> _FilteredBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.ended:
+            raise StopAsyncIteration
+        data = await self.conn.receive_body()
+        if not data:
+            self.ended = True
+        return await _filter_stream_chunk(self.filters, self.req, data, self.ended)
+
+
+def _timeouts(route: Any, upstream: Any) -> tuple[float, float, float]:
+    t = getattr(route, "timeout", None)
+    if t is None:
+        return upstream.timeouts  # type: ignore[no-any-return]
+    if isinstance(t, tuple):
+        return t
+    return (t.connect, t.send, t.read)
+
+
+async def _proxy(
+    conn: HTTPConnection, req: Request, route: Any, g: Any, chain: Any
+) -> Response | None:
+    """Relay the request upstream and stream the response back. Returns a Response
+    only when there is no upstream to ask (the caller sends it)."""
+    worker = conn.worker
+    upstream = route.upstream
+    if upstream is None:
+        return json_response(502, "502 Bad Gateway: route has no upstream")
+    if req.content_length is None and not req.chunked and req.body is None:
+        body = _NO_BODY
+    else:
+        body = await _request_body(conn, req, chain)
+    ex = await forward(worker.pools, worker.health, req, upstream, body, _timeouts(route, upstream))
+    try:
+        return await _relay(conn, req, ex, g, chain)
+    except BaseException:
+        ex.abort()
+        raise
+
+
+async def _relay(
+    conn: HTTPConnection, req: Request, ex: Exchange, g: Any, chain: Any
+) -> Response | None:
+    uh = ex.head
+    req.upstream_status = uh.status
+    req.upstream_latency = ex.latency
+    headers = uh.headers
+    strip_hop_by_hop(headers)
+    resp = Response(uh.status, headers)
+    resp.reason = uh.reason
+    if (g is not None and g.header_filter) or chain.header_filter:
+        resp = await _header_filters(req, resp, g, chain)
+    if resp.local:
+        # a header filter answered instead of the upstream (filters already ran)
+        ex.abort()
+        await _send_local(conn, req, resp, g, chain, filters=False)
+        return None
+    headers = resp.headers  # a filter may have swapped in another Response
+    status = resp.status
+    bodiless = req.method == "HEAD" or status == 204 or status == 304
+    bf = _body_filters(g, chain)
+    mode = 0  # 0: none, 1: length, 2: chunked, 3: until close
+    if not bodiless:
+        if uh.content_length is not None and not bf:
+            mode = 1
+        else:
+            headers.remove("content-length")
+            if req.version == "1.1":
+                headers.add("Transfer-Encoding", "chunked")
+                mode = 2
+            else:
+                mode = 3
+                req.keep_alive = False
+    if not conn.body_done:
+        req.keep_alive = False
+    _connection_header(req, resp)
+    req.status = status
+    head = response_head(status, headers)
+    if mode == 0:
+        await conn.send(head)
+        # consume the (empty) body's end so the connection goes back to the pool
+        ex.ready_chunk()
+        ex.finish()
+        return None
+    # the head and the first chunk usually arrived together: send them together
+    data = ex.ready_chunk()
+    head_pending: bytes | None = head
+    if data is None:
+        await conn.send(head)
+        head_pending = None
+        data = await ex.next_chunk()
+    while True:
+        eof = not data
+        if bf:
+            data = await _filter_body(bf, req, resp, data, eof)
+        if mode == 2:
+            out = (chunk(data) if data else b"") + (LAST_CHUNK if eof else b"")
+        else:
+            out = data
+        if head_pending is not None:
+            out = head_pending + out
+            head_pending = None
+        if out:
+            await conn.send(out)
+        if eof:
+            break
+        data = await ex.next_chunk()
+    ex.finish()
+    return None

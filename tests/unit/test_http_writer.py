@@ -1,0 +1,123 @@
+"""Serializing heads, chunked framing and hop-by-hop removal."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.context import ConnInfo, Request
+from edge.http.headers import Headers
+from edge.http.writer import (
+    LAST_CHUNK,
+    HeadWriteError,
+    chunk,
+    request_head,
+    response_head,
+    strip_hop_by_hop,
+)
+from edge.upstream.forwarding import upstream_headers, upstream_host
+from edge.upstream.model import Node
+
+
+def test_response_head() -> None:
+    h = Headers([("Content-Length", "2"), ("X-A", "b")])
+    assert response_head(200, h) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\n"
+    assert response_head(599, Headers()).startswith(b"HTTP/1.1 599 Unknown\r\n")
+    assert response_head(200, Headers(), "Fine").startswith(b"HTTP/1.1 200 Fine\r\n")
+
+
+def test_request_head() -> None:
+    h = Headers([("Host", "x")])
+    assert request_head("GET", "/a?b", h) == b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("value", ["a\r\nInjected: 1", "a\nb", "a\rb", "snow\u2603"])
+def test_head_refuses_split_or_non_latin1(value: str) -> None:
+    with pytest.raises(HeadWriteError):
+        response_head(200, Headers([("X", value)]))
+    with pytest.raises(HeadWriteError):
+        request_head("GET", "/", Headers([("X", value)]))
+
+
+def test_request_target_with_space_refused() -> None:
+    with pytest.raises(HeadWriteError):
+        request_head("GET", "/a b", Headers())
+
+
+def test_chunk() -> None:
+    assert chunk(b"hello") == b"5\r\nhello\r\n"
+    assert chunk(b"x" * 26) == b"1a\r\n" + b"x" * 26 + b"\r\n"
+    assert LAST_CHUNK == b"0\r\n\r\n"
+
+
+def test_strip_hop_by_hop() -> None:
+    h = Headers(
+        [
+            ("Connection", "keep-alive, X-Secret"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Secret", "1"),
+            ("Proxy-Authorization", "Basic x"),
+            ("Proxy-Foo", "y"),
+            ("TE", "trailers"),
+            ("Trailer", "X"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "websocket"),
+            ("X-Keep", "yes"),
+        ]
+    )
+    strip_hop_by_hop(h)
+    assert list(h.items()) == [("X-Keep", "yes")]
+
+
+def _req(headers: list[tuple[str, str]], client: str = "10.0.0.9") -> Request:
+    conn = ConnInfo("10.0.0.9", 5555, "127.0.0.1", 9080)
+    conn.client_addr = client
+    return Request("GET", "/p", "1.1", Headers(headers), conn, 0.0, 0.0)
+
+
+class _Up:
+    def __init__(self, pass_host: str, upstream_host: str | None = None, scheme: str = "http"):
+        self.pass_host = pass_host
+        self.upstream_host = upstream_host
+        self.scheme = scheme
+
+
+def test_forwarded_headers_appended_and_replaced() -> None:
+    req = _req(
+        [
+            ("Host", "api.example.com"),
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Real-IP", "6.6.6.6"),
+            ("Connection", "X-Drop"),
+            ("X-Drop", "1"),
+            ("Expect", "100-continue"),
+            ("Accept", "*/*"),
+        ]
+    )
+    out = Headers.from_lowered(upstream_headers(req, "api.example.com", None, False))
+    assert out.get("x-forwarded-for") == "1.1.1.1, 10.0.0.9"
+    assert out.get("x-forwarded-proto") == "http"
+    assert out.get("x-forwarded-host") == "api.example.com"
+    assert out.get("x-forwarded-port") == "9080"
+    assert out.get("x-real-ip") == "10.0.0.9"
+    assert out.get("host") == "api.example.com"
+    for gone in ("x-drop", "connection", "expect", "content-length"):
+        assert gone not in out
+    assert out.get("accept") == "*/*"
+
+
+def test_body_framing_headers() -> None:
+    req = _req([("Host", "h")])
+    chunked = Headers.from_lowered(upstream_headers(req, "h", None, True))
+    assert chunked.get("transfer-encoding") == "chunked"
+    sized = Headers.from_lowered(upstream_headers(req, "h", 12, False))
+    assert sized.get("content-length") == "12"
+
+
+def test_pass_host_modes() -> None:
+    req = _req([("Host", "client.example:8443")])
+    node = Node("10.1.1.1", 8080)
+    assert upstream_host(req, _Up("pass"), node) == "client.example:8443"
+    assert upstream_host(req, _Up("node"), node) == "10.1.1.1:8080"
+    assert upstream_host(req, _Up("node"), Node("svc.local", 80)) == "svc.local"
+    assert upstream_host(req, _Up("rewrite", "internal.svc"), node) == "internal.svc"
