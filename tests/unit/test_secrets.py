@@ -49,12 +49,20 @@ def test_file(tmp_path: Path) -> None:
         secrets.resolve(f"$file://{big}", "x")
 
 
-def test_gcp_requires_library() -> None:
+def test_gcp_failure_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No credentials, and no look-up of the GCE metadata server (which is off loopback):
+    # the client fails before any request. A live Secret Manager has no emulator to test
+    # the success path against; it is the library's documented access_secret_version call.
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", "/nonexistent")
     with pytest.raises(ConfigError) as e:
         secrets.resolve("$gcp-sm://projects/p/secrets/s/versions/1", "plugins.jwt.secret")
     field, message = _problem(e)
     assert field == "plugins.jwt.secret"
-    assert "requires google-cloud-secret-manager" in message
+    assert "GCP Secret Manager: DefaultCredentialsError" in message
     with pytest.raises(ConfigError, match="invalid GCP"):
         secrets.resolve("$gcp-sm://nope", "x")
 
