@@ -36,8 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser(
         "test",
-        help="run one request through a module",
-        description="Runs MODULE against one request and a canned upstream response, and "
+        help="run one request through a module on the production WASM host",
+        description="Runs MODULE on the gateway's own WASM host (edge.wasm) against one "
+        "request and a canned upstream response, and "
         "prints what the upstream and the client would see, the plugin's log, metrics and "
         "time per callback. Exit status: 0 ok, 1 the module trapped, 2 it rejected its "
         "configuration, 3 bad input.",
@@ -63,22 +64,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="ID=HOST:PORT",
-        help="an upstream the plugin's http_calls may reach (repeatable; production host)",
+        help="an upstream the plugin's http_calls may reach (repeatable)",
     )
     t.add_argument("--name", default="", help="plugin_name property (default: module file stem)")
     t.add_argument("--root-id", default="", help="plugin_root_id property")
     t.add_argument("--max-body-bytes", type=int, default=1 << 20)
     t.add_argument("--memory-mb", type=int, default=64)
-    t.add_argument(
-        "--cpu-ms", type=float, default=10.0, help="CPU budget per callback (production host)"
-    )
-    t.add_argument(
-        "--host",
-        choices=("production", "harness"),
-        default="production",
-        help="production: the gateway's own WASM host (default); harness: the small "
-        "stand-alone host in edge.plugin_toolkit.harness",
-    )
+    t.add_argument("--cpu-ms", type=float, default=10.0, help="CPU budget per callback")
     t.add_argument("--json", action="store_true", help="print the report as JSON")
     t.set_defaults(func=cmd_test)
 
@@ -141,7 +133,8 @@ def _request(args: argparse.Namespace) -> RequestSpec:
 
 def cmd_test(args: argparse.Namespace) -> int:
     # wasmtime and the host load only for this subcommand, not for every `edge` command
-    from edge.plugin_toolkit import runner
+    from edge.plugin_toolkit import report as reports
+    from edge.plugin_toolkit.production import run_production
 
     try:
         wasm = Path(args.module).read_bytes()
@@ -162,22 +155,14 @@ def cmd_test(args: argparse.Namespace) -> int:
             upstream = parse_response(data, args.upstream_response)
     except MessageError as e:
         return _fail(str(e), EXIT_USAGE)
-    extra: dict = {}
-    run = runner.run_harness
-    if args.host == "production":
-        from edge.plugin_toolkit.production import run_production
-
-        run = run_production
-        ups = {}
-        for item in args.call_upstream:
-            uid, eq, addr = item.partition("=")
-            if not eq or not uid or ":" not in addr:
-                return _fail(f"--call-upstream {item!r}: expected ID=HOST:PORT", EXIT_USAGE)
-            ups[uid] = {"nodes": {addr: 1}}
-        extra = {"cpu_ms": args.cpu_ms, "upstreams": ups}
-    report = run(
+    upstreams: dict[str, dict[str, dict[str, int]]] = {}
+    for item in args.call_upstream:
+        uid, eq, addr = item.partition("=")
+        if not eq or not uid or ":" not in addr:
+            return _fail(f"--call-upstream {item!r}: expected ID=HOST:PORT", EXIT_USAGE)
+        upstreams[uid] = {"nodes": {addr: 1}}
+    report = run_production(
         wasm,
-        **extra,
         conf=conf,
         vm_config=vm_config,
         request=request,
@@ -186,6 +171,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         root_id=args.root_id,
         max_body_bytes=args.max_body_bytes,
         memory_mb=args.memory_mb,
+        cpu_ms=args.cpu_ms,
+        upstreams=upstreams,
     )
-    print(json.dumps(report, indent=2) if args.json else runner.format_text(report))
-    return runner.exit_code(report)
+    print(json.dumps(report, indent=2) if args.json else reports.format_text(report))
+    return reports.exit_code(report)

@@ -24,13 +24,6 @@ class RequestSpec:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
-    @property
-    def authority(self) -> str:
-        for k, v in self.headers:
-            if k.lower() == "host":
-                return v
-        return "localhost"
-
 
 @dataclass
 class ResponseSpec:

@@ -1,9 +1,9 @@
-"""``edge plugin test`` on the production WASM host (``edge.wasm``).
+"""``edge plugin test``: one request through a module on the production WASM host.
 
-The module runs exactly as the gateway runs it: the same engine, sandbox limits,
-hostcalls and phase code (``edge.wasm.plugin.WasmPlugin``: access -> header_filter
--> body_filter -> log). Only the network is replaced: the upstream is the canned
-response, and http_calls have no upstreams to reach.
+The module runs exactly as the gateway runs it: the same engine (``edge.wasm``),
+sandbox limits, hostcalls and phase code (``edge.wasm.plugin.WasmPlugin``: access ->
+header_filter -> body_filter -> log). Only the network is replaced: the upstream is
+the canned response, and http_calls reach only the upstreams the caller names.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from edge.http.headers import Headers
 from edge.plugin_toolkit.messages import RequestSpec, ResponseSpec
 from edge.plugins.base import CompileEnv, PluginConfigError
 from edge.wasm.engine import ModuleError, load_module
+from edge.wasm.fastcall import GuestTrap
 from edge.wasm.plugin import WasmPlugin, make_factory
 from edge.wasm.runtime import PluginRuntime
 from edge.wasm.stats import metric_name
 from edge.wasm.vm import VmSpec
 
 TENANT = "plugin-test"
+MAX_FRAMES = 32
 _LEVELS = {5: "trace", 10: "debug", 20: "info", 30: "warn", 40: "error", 50: "critical"}
 
 
@@ -42,15 +44,33 @@ class _Collect(logging.Handler):
             self.lines.append([_LEVELS.get(record.levelno, "info"), msg[len(self.prefix) :]])
 
 
-def _timed(fn: Any, name: str, timings: dict[str, float]) -> Any:
+def _watched(fn: Any, name: str, timings: dict[str, float], traps: list[list[str]]) -> Any:
+    """``fn`` timed, and its trap recorded whole: the gateway logs only the reason,
+    an author debugging it wants the wasm backtrace too."""
+
     def call(*args: int) -> Any:
         t0 = time.perf_counter()
         try:
             return fn(*args)
+        except GuestTrap as e:
+            traps.append(_trap_lines(name, e))
+            raise
         finally:
             timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0) * 1e6
 
     return call
+
+
+def _trap_lines(callback: str, e: GuestTrap) -> list[str]:
+    """``callback: kind: reason``, then the frames of wasmtime's backtrace (function
+    names when the module keeps its name section)."""
+    lines = [ln.strip() for ln in e.detail.replace("\0", "").splitlines()]
+    lines = [ln for ln in lines if ln]
+    reason = e.message.replace("\0", "").strip() or (lines[-1] if lines else "")
+    frames = [ln for ln in lines if ln[:1].isdigit() and ":" in ln]
+    if len(frames) > MAX_FRAMES:  # a stack overflow's trace runs to thousands
+        frames[MAX_FRAMES:] = [f"... {len(frames) - MAX_FRAMES} more frames"]
+    return [f"{callback}: {e.kind}" + (f": {reason}" if reason else ""), *frames]
 
 
 def _metrics(plugin: str) -> dict[str, int | float]:
@@ -163,14 +183,18 @@ def run_production(
         assert isinstance(plugin, WasmPlugin)
         report["configured"] = True
         timings: dict[str, float] = {}
+        traps: list[list[str]] = []
         if rt.vm is not None:
+            # wrapped callbacks also make the VM call each one on its own (no batching)
             for name, fn in list(rt.vm.cb.items()):
                 if fn is not None:
-                    rt.vm.cb[name] = _timed(fn, name, timings)
+                    rt.vm.cb[name] = _watched(fn, name, timings, traps)
         trio.run(_one_request, plugin, request, upstream, report, chunk_size)
-        if rt.failures:
-            why = [m for _lvl, m in collect.lines if "VM discarded" in m]
-            report["trap"] = why[-1] if why else (rt.last_error or "the plugin failed")
+        if traps:
+            report["trap"] = traps[0][0]
+            report["backtrace"] = traps[0][1:]
+        elif rt.failures:
+            report["trap"] = rt.last_error or "the plugin failed"
         report["timings_us"] = {k: round(v, 1) for k, v in timings.items()}
         report["metrics"] = _metrics(plugin_name)
     finally:

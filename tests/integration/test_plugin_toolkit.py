@@ -135,9 +135,13 @@ def test_a_trap_exits_1(tmp_path: Path) -> None:
     wasm.write_bytes(wasmtime.wat2wasm(wat.read_text()))
     r = edge("test", str(wasm))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "TRAP" in r.stdout
-    h = edge("test", str(wasm), "--host", "harness")
-    assert h.returncode == 1 and "unreachable" in h.stdout
+    assert "TRAP: proxy_on_request_headers: unreachable" in r.stdout
+    report = json.loads(edge("test", str(wasm), "--json").stdout)
+    assert report["trap"].startswith("proxy_on_request_headers: unreachable")
+    assert report["backtrace"], "the wasm backtrace of the trap"
+    assert report["client"]["status"] == 503  # fail_closed, as on a gateway
+    gone = edge("test", str(wasm), "--host", "harness")
+    assert gone.returncode == 2 and "--host" in gone.stderr  # one host only: production
 
 
 def test_http_calls_reach_named_upstreams() -> None:
