@@ -47,6 +47,12 @@ from typing import Any
 SLOT = struct.Struct("<Qdd")
 SLOTS = 65536
 PROBE = 8
+_SIZE = SLOT.size
+_RUN = PROBE * SLOT.size  # bytes of one key's probe run: the locked range
+_unpack = SLOT.unpack_from
+_pack = SLOT.pack_into
+lockf = fcntl.lockf
+LOCK_EX, LOCK_UN, SEEK_SET = fcntl.LOCK_EX, fcntl.LOCK_UN, os.SEEK_SET
 # fn(a, b, now) -> (new_a, new_b, result); (0.0, 0.0) for a key not in the table
 UpdateFn = Callable[[float, float, float], tuple[float, float, Any]]
 
@@ -58,10 +64,17 @@ def key_hash(key: str) -> int:
     return h or 1
 
 
+# recently hashed keys: a hot key (one client, one route) is hashed once, not per request.
+# Bounded: cleared whole when full, so a flood of distinct keys costs one blake2b each
+# and at most this many keys (each up to ~1 KiB, see plugins/_limit.py) stay in memory.
+HASH_CACHE_SIZE = 4096
+
+
 class CounterTable:
     def __init__(self, path: str | None, slots: int = SLOTS) -> None:
         self.path = path
         self.slots = slots
+        self._hashes: dict[str, int] = {}
         size = (slots + PROBE) * SLOT.size
         if path is None:
             self.fd = -1
@@ -80,41 +93,48 @@ class CounterTable:
 
     def update(self, key: str, fn: UpdateFn, now: float | None = None) -> Any:
         """Apply ``fn`` to ``key``'s ``(a, b)`` atomically across processes."""
-        h = key_hash(key)
-        base = h % self.slots
-        off = base * SLOT.size
-        length = PROBE * SLOT.size
+        hashes = self._hashes
+        h = hashes.get(key)
+        if h is None:
+            if len(hashes) >= HASH_CACHE_SIZE:
+                hashes.clear()
+            h = hashes[key] = key_hash(key)
+        off = (h % self.slots) * _SIZE
         if now is None:
             now = time.monotonic()
-        locked = self.fd >= 0
-        if locked:
-            fcntl.lockf(self.fd, fcntl.LOCK_EX, length, off, os.SEEK_SET)
+        fd = self.fd
+        if fd >= 0:
+            lockf(fd, LOCK_EX, _RUN, off, SEEK_SET)
         try:
             mm = self.mm
-            target = -1
-            oldest = -1
-            oldest_a = float("inf")
-            a = b = 0.0
-            for i in range(PROBE):
-                o = off + i * SLOT.size
-                sh, sa, sb = SLOT.unpack_from(mm, o)
-                if sh == h:
-                    target, a, b = o, sa, sb
-                    break
-                if sh == 0:
-                    if target < 0:
+            # the key's own slot first: the common case is a hit at the start of the run
+            sh, a, b = _unpack(mm, off)
+            target = off
+            if sh != h and sh != 0:
+                target = -1
+                oldest = off
+                oldest_a = a
+                a = b = 0.0
+                for o in range(off + _SIZE, off + _RUN, _SIZE):
+                    sh, sa, sb = _unpack(mm, o)
+                    if sh == h:
+                        target, a, b = o, sa, sb
+                        break
+                    if sh == 0:
                         target = o
-                    break
-                if sa < oldest_a:
-                    oldest_a, oldest = sa, o
-            if target < 0:
-                target = oldest  # evict the least recently updated key
+                        break
+                    if sa < oldest_a:
+                        oldest_a, oldest = sa, o
+                if target < 0:
+                    target = oldest  # evict the least recently updated key
+            elif sh == 0:
+                a = b = 0.0
             na, nb, result = fn(a, b, now)
-            SLOT.pack_into(mm, target, h, na, nb)
+            _pack(mm, target, h, na, nb)
             return result
         finally:
-            if locked:
-                fcntl.lockf(self.fd, fcntl.LOCK_UN, length, off, os.SEEK_SET)
+            if fd >= 0:
+                lockf(fd, LOCK_UN, _RUN, off, SEEK_SET)
 
     def peek(self, key: str) -> tuple[float, float] | None:
         h = key_hash(key)

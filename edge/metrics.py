@@ -34,6 +34,16 @@ Defining a metric (at import time of your module, or lazily; both are fine)::
 Outside ``edge run`` (``edge validate``, unit tests) nothing is shared: metrics live in
 this process and ``render()`` shows them.
 
+Buffered metrics: a multiprocess value write is an mmap write with a lock (~4 us), too
+much for several per request. A hot path may instead count in plain per-process Python
+structures and register a flusher with ``on_flush(fn)``; ``fn(state)`` moves what was
+counted into the metrics. Workers run ``flush_periodically(worker_state)`` (every
+``FLUSH_INTERVAL`` seconds and once more when the worker stops), and ``render()`` flushes
+first, so ``/metrics`` lags a worker's traffic by at most ``FLUSH_INTERVAL``. Flushers
+run on the worker's trio thread (``state`` is its ``WorkerState``) or, from ``render()``
+in a single process, with ``state=None``; the hot paths they read are not locked, so a
+flusher must tolerate a concurrent increment landing in the next flush.
+
 Hot path: ``metric.labels(...)`` does a dict lookup and, the first time, creates the
 child; keep the child (``child = REQUESTS.labels(route=id)``) in compiled objects when the
 label values are known at compile time.
@@ -42,16 +52,19 @@ label values are known at compile time.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as _values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+log = logging.getLogger("edge.metrics")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -68,10 +81,15 @@ GAUGE_MODES = (
     "livemostrecent",
 )
 
+# seconds between two flushes of buffered metrics in a worker (the /metrics lag)
+FLUSH_INTERVAL = 0.5
+
 # this process's metrics, rendered directly when no multiprocess directory is set
 REGISTRY = CollectorRegistry(auto_describe=True)
 _defined: dict[str, tuple[str, tuple[str, ...], Any]] = {}
 _lock = threading.Lock()
+_flushers: list[Callable[[Any], None]] = []
+_flush_lock = threading.Lock()
 
 
 def multiprocess_dir() -> str | None:
@@ -107,12 +125,43 @@ def render() -> bytes:
 
     Reads files; call it from a thread in async code.
     """
+    flush()
     path = multiprocess_dir()
     if not path:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=path)
     return generate_latest(registry)
+
+
+def on_flush(fn: Callable[[Any], None]) -> None:
+    """Call ``fn(state)`` on every ``flush`` (once per function, however often added)."""
+    with _flush_lock:
+        if fn not in _flushers:
+            _flushers.append(fn)
+
+
+def flush(state: Any = None) -> None:
+    """Move buffered per-process counts into the metrics (see the module docstring)."""
+    with _flush_lock:
+        for fn in _flushers:
+            try:
+                fn(state)
+            except Exception:  # metrics must never take a worker down
+                log.exception("metrics flusher %r failed", fn)
+
+
+async def flush_periodically(state: Any, interval: float = FLUSH_INTERVAL) -> None:
+    """A worker's flush task: every ``interval`` seconds until cancelled, then a last
+    flush so a draining or stopping worker loses no counts."""
+    import trio  # the supervisor and `edge validate` never run this
+
+    try:
+        while True:
+            await trio.sleep(interval)
+            flush(state)
+    finally:
+        flush(state)
 
 
 def counter(name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:

@@ -178,6 +178,9 @@ class Worker:
             nursery.start_soon(self._signals)
             # health checks and pool sweeping; cancelled with the nursery
             await nursery.start(self.state.run)
+            # buffered per-request metrics (prometheus plugin) and the connection /
+            # upstream-health gauges reach /metrics from here: every 0.5 s and at exit
+            nursery.start_soon(metrics.flush_periodically, self.state)
             self._ensure_wasm_ticks()
             for listener, conf in listeners:
                 nursery.start_soon(serve_listener, listener, self.state, conf)

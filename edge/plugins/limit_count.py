@@ -45,6 +45,7 @@ class LimitCount(Plugin):
         self.scope = _limit.Scope(self.name, conf, conf.group)
         self.table = _limit.table(env)
         self.limit = str(conf.count)
+        self.show = conf.show_limit_quota_header
         self.body = _reply.encode({"error_msg": conf.rejected_msg}) if conf.rejected_msg else None
         window = float(conf.time_window)
         count = conf.count
@@ -60,26 +61,41 @@ class LimitCount(Plugin):
         self.step = step
 
     def access(self, req: Request) -> Response | None:
-        key = self.scope.key(req, self.key_of(req))
-        remaining, reset_in = self.table.update(key, self.step)
-        reset = str(max(0, math.ceil(reset_in)))
+        remaining, reset_in = self.table.update(self.scope.key(req, self.key_of(req)), self.step)
         if remaining < 0:
             extra = None
-            if self.conf.show_limit_quota_header:
+            if self.show:
                 extra = [
                     ("X-RateLimit-Limit", self.limit),
                     ("X-RateLimit-Remaining", "0"),
-                    ("X-RateLimit-Reset", reset),
+                    ("X-RateLimit-Reset", _reset(reset_in)),
                 ]
             return _reply.reply(self.conf.rejected_code, self.body, extra)
-        if self.conf.show_limit_quota_header:
-            req.plugin_ctx["limit-count"] = (str(remaining), reset)
+        if self.show:
+            req.plugin_ctx["limit-count"] = (remaining, reset_in)
         return None
 
     def header_filter(self, req: Request, resp: Response) -> None:
         q = req.plugin_ctx.get("limit-count")
-        if q is not None:
-            h = resp.headers
+        if q is None:
+            return
+        h = resp.headers
+        remaining, reset = str(q[0]), _reset(q[1])
+        entries = h.raw()
+        # an upstream rarely sends these itself: then appending is what ``set`` would do,
+        # without its three scans of the header list
+        if any(e[0] in _QUOTA_NAMES for e in entries):
             h.set("X-RateLimit-Limit", self.limit)
-            h.set("X-RateLimit-Remaining", q[0])
-            h.set("X-RateLimit-Reset", q[1])
+            h.set("X-RateLimit-Remaining", remaining)
+            h.set("X-RateLimit-Reset", reset)
+        else:
+            entries.append(["x-ratelimit-limit", "X-RateLimit-Limit", self.limit])
+            entries.append(["x-ratelimit-remaining", "X-RateLimit-Remaining", remaining])
+            entries.append(["x-ratelimit-reset", "X-RateLimit-Reset", reset])
+
+
+_QUOTA_NAMES = frozenset(("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"))
+
+
+def _reset(reset_in: float) -> str:
+    return str(max(0, math.ceil(reset_in)))

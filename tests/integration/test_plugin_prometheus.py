@@ -8,7 +8,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.plugins import Gateway, fresh_get, start_gateway
-from tests.support.procs import wait_until
+from tests.support.procs import free_port, wait_until
+
+# a loopback port nobody listens on: its node fails every TCP probe
+DEAD = f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +21,16 @@ def gw() -> Iterator[Gateway]:
         {"id": "named", "name": "named-route", "uri": "/named",
          "plugins": {"prometheus": {"prefer_name": True}}},
     ]  # fmt: skip
+    probe = {"type": "tcp", "timeout": 1,
+             "healthy": {"interval": 0.1, "successes": 1},
+             "unhealthy": {"interval": 0.1, "tcp_failures": 1}}  # fmt: skip
+    routes.append({"id": "checked", "uri": "/checked", "upstream_id": "checked"})
     yield from start_gateway(
         routes,
         workers=2,
         services=[{"id": "svc1", "plugins": {"prometheus": {}}}],
         consumers=[{"username": "jack", "plugins": {"key-auth": {"key": "k-jack"}}}],
+        upstreams=[{"id": "checked", "checks": {"active": probe}, "nodes": {DEAD: 1}}],
     )
 
 
@@ -71,3 +79,22 @@ def test_metrics_from_both_workers(gw: Gateway) -> None:
     text = gw.metrics_text()
     # bounded labels: no raw paths, query values or keys
     assert "/prom/item/" not in text and "secret1" not in text and "k-jack" not in text
+
+
+def test_worker_gauges(gw: Gateway) -> None:
+    """Connection states and health-checked nodes, sampled by the workers' flush task."""
+
+    def statuses() -> dict[tuple[str, str], float]:
+        return {
+            (s.labels["ip"], s.labels["port"]): s.value
+            for s in scrape(gw).get("edge_upstream_status", [])
+            if s.labels["name"] == "checked"
+        }
+
+    dead_ip, dead_port = DEAD.rsplit(":", 1)
+    wait_until(lambda: statuses().get((dead_ip, dead_port)) == 0, 10, "dead node reported 0")
+    fresh_get(f"{gw.edge.url}/named")
+    conns = {s.labels["state"]: s.value for s in scrape(gw)["edge_http_current_connections"]}
+    assert set(conns) == {"active", "reading", "writing", "waiting", "accepted", "handled"}
+    assert conns["accepted"] >= 1 and conns["handled"] == conns["accepted"]
+    assert all(v >= 0 for v in conns.values())

@@ -1,6 +1,8 @@
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from edge.counters import PROBE, CounterTable, default_path, key_hash, table_for
 
 
@@ -65,3 +67,15 @@ def test_paths(tmp_path: Path) -> None:
     t = table_for(shared)
     assert table_for(shared) is t
     assert not stale.exists() and Path(p).exists()
+
+
+def test_hash_cache_is_bounded_and_transparent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.counters as counters
+
+    monkeypatch.setattr(counters, "HASH_CACHE_SIZE", 4)
+    t = CounterTable(None, slots=1024)
+    for round_ in (1, 2, 3):
+        for i in range(10):  # more keys than the cache holds: it is cleared and refilled
+            assert t.update(f"k{i}", incr, now=float(round_)) == round_
+        assert len(t._hashes) <= 4
+    assert t.peek("k7") == (3.0, 3.0)

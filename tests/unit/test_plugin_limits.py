@@ -32,6 +32,16 @@ def test_limit_count_window_and_headers() -> None:
     assert p.access(request(client="10.0.0.2")) is None
 
 
+def test_limit_count_replaces_upstream_quota_headers() -> None:
+    p = build(LimitCount, {"count": 5, "time_window": 60})
+    req = request()
+    assert p.access(req) is None
+    resp = upstream_response(headers=[("X-RateLimit-Limit", "999"), ("x-ratelimit-limit", "1")])
+    p.header_filter(req, resp)
+    assert resp.headers.get_all("x-ratelimit-limit") == ["5"]
+    assert resp.headers.get_all("x-ratelimit-remaining") == ["4"]
+
+
 def test_limit_count_window_reset_uses_time() -> None:
     p = build(LimitCount, {"count": 1, "time_window": 10})
     t = p.table
