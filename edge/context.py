@@ -31,6 +31,7 @@ class ConnInfo:
         "client_cert_subject",
         "proxy_tlvs",
         "requests",
+        "fwd_cache",
     )
 
     def __init__(
@@ -56,6 +57,9 @@ class ConnInfo:
         # PROXY protocol v2 TLVs by name: alpn, authority, unique_id, aws_vpce_id ...
         self.proxy_tlvs: dict[str, str] = {}
         self.requests = 0
+        # the upstream request head last built for a repeated request head (see
+        # ``Request.head_source``): (source, host, content_length, chunked, bytes)
+        self.fwd_cache: tuple[Any, str, int | None, bool, bytes] | None = None
 
 
 class Request:
@@ -97,6 +101,7 @@ class Request:
         "upstream_latency",
         "_args",
         "_cookies",
+        "head_source",
     )
 
     def __init__(
@@ -153,6 +158,10 @@ class Request:
         self.upstream_latency: float | None = None
         self._args: dict[str, str] | None = None
         self._cookies: dict[str, str] | None = None
+        # the parser's cached parse this request copies, while nothing (no plugin
+        # phase, no URI rewrite) has changed the request: the upstream head built from
+        # it can then be reused for the next identical request on the connection
+        self.head_source: Any = None
 
     @property
     def args(self) -> dict[str, str]:
@@ -182,6 +191,7 @@ class Request:
         self.uri = uri
         self.path, _, self.query = uri.partition("?")
         self._args = None
+        self.head_source = None
 
 
 class Response:

@@ -76,6 +76,7 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
     )
     req.content_length = head.content_length
     req.chunked = head.chunked
+    req.head_source = head.source
     req.keep_alive = (
         head.keep_alive
         and not worker.draining.is_set()
@@ -145,7 +146,8 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
     finally:
         req.bytes_in = conn.body_bytes
         req.bytes_out = conn.bytes_out
-        _log_phase(req, resp, g, chain)
+        if (g is not None and g.log) or (chain is not None and chain.log):
+            _log_phase(req, resp, g, chain)
         worker.access_log.write(req, time.monotonic())
         worker.requests -= 1
     return req.keep_alive
@@ -352,40 +354,60 @@ async def _relay(
     conn: HTTPConnection, req: Request, ex: Exchange, g: Any, chain: Any
 ) -> Response | None:
     uh = ex.head
-    req.upstream_status = uh.status
+    status = uh.status
+    req.upstream_status = status
     req.upstream_latency = ex.latency
-    headers = uh.headers
-    strip_hop_by_hop(headers)
-    resp = Response(uh.status, headers)
-    resp.reason = uh.reason
-    if (g is not None and g.header_filter) or chain.header_filter:
-        resp = await _header_filters(req, resp, g, chain)
-    if resp.local:
-        # a header filter answered instead of the upstream (filters already ran)
-        ex.abort()
-        await _send_local(conn, req, resp, g, chain, filters=False)
-        return None
-    headers = resp.headers  # a filter may have swapped in another Response
-    status = resp.status
-    bodiless = req.method == "HEAD" or status == 204 or status == 304
     bf = _body_filters(g, chain)
+    filtered = bool(bf or (g is not None and g.header_filter) or chain.header_filter)
+    resp: Response | None = None
+    if filtered:
+        headers = uh.headers
+        strip_hop_by_hop(headers)
+        resp = Response(status, headers)
+        resp.reason = uh.reason
+        if (g is not None and g.header_filter) or chain.header_filter:
+            resp = await _header_filters(req, resp, g, chain)
+        if resp.local:
+            # a header filter answered instead of the upstream (filters already ran)
+            ex.abort()
+            await _send_local(conn, req, resp, g, chain, filters=False)
+            return None
+        status = resp.status
+    bodiless = req.method == "HEAD" or status == 204 or status == 304
     mode = 0  # 0: none, 1: length, 2: chunked, 3: until close
     if not bodiless:
         if uh.content_length is not None and not bf:
             mode = 1
+        elif req.version == "1.1":
+            mode = 2
         else:
-            headers.remove("content-length")
-            if req.version == "1.1":
-                headers.add("Transfer-Encoding", "chunked")
-                mode = 2
-            else:
-                mode = 3
-                req.keep_alive = False
+            mode = 3
+            req.keep_alive = False
     if not conn.body_done:
         req.keep_alive = False
-    _connection_header(req, resp)
     req.status = status
-    head = response_head(status, headers)
+    # with no filter in the way, the head sent downstream is a function of the
+    # upstream head's bytes and of these: a repeated upstream head reuses it
+    src = None if filtered else uh.source
+    key = (src, mode, req.keep_alive, req.version)
+    cached = ex.conn.head_cache
+    if src is not None and cached is not None and cached[0] == key:
+        head = cached[1]
+    else:
+        if resp is None:
+            headers = uh.headers
+            strip_hop_by_hop(headers)
+            resp = Response(status, headers)
+            resp.reason = uh.reason
+        headers = resp.headers  # a filter may have swapped in another Response
+        if mode >= 2:
+            headers.remove("content-length")
+            if mode == 2:
+                headers.add("Transfer-Encoding", "chunked")
+        _connection_header(req, resp)
+        head = response_head(status, headers)
+        if src is not None:
+            ex.conn.head_cache = (key, head)
     if mode == 0:
         await conn.send(head)
         # consume the (empty) body's end so the connection goes back to the pool
@@ -402,6 +424,7 @@ async def _relay(
     while True:
         eof = not data
         if bf:
+            assert resp is not None
             data = await _filter_body(bf, req, resp, data, eof)
         if mode == 2:
             out = (chunk(data) if data else b"") + (LAST_CHUNK if eof else b"")

@@ -15,18 +15,38 @@ wait actually happens (``recv_nowait`` lets them find out first).
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 import trio
 
 RECV_SIZE = 65536
 
 
+def _waiters() -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
+    """The run loop's own ``wait_readable``/``wait_writable``.
+
+    ``trio.lowlevel.wait_*`` wrap these in a frame whose only job is protection from
+    KeyboardInterrupt; edge's worker receives SIGINT through a signal receiver, so
+    nothing is ever raised asynchronously there and the wrapper is pure cost on
+    every wait. Anything unexpected about trio's internals falls back to the public
+    functions.
+    """
+    try:
+        from trio._core._run import GLOBAL_RUN_CONTEXT
+
+        io = GLOBAL_RUN_CONTEXT.runner.io_manager
+        return io.wait_readable, io.wait_writable
+    except Exception:
+        return trio.lowlevel.wait_readable, trio.lowlevel.wait_writable
+
+
 class FdTransport:
-    __slots__ = ("stream", "fd")
+    __slots__ = ("stream", "fd", "_wait_readable", "_wait_writable")
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream  # owns the descriptor; closing goes through it
         self.fd = stream.socket.fileno()
+        self._wait_readable, self._wait_writable = _waiters()
 
     def recv_nowait(self) -> bytes | None:
         """Bytes if the kernel has some (``b""`` at EOF), None if a wait is needed."""
@@ -41,13 +61,13 @@ class FdTransport:
             try:
                 return os.read(self.fd, RECV_SIZE)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.fd)
+                await self._wait_readable(self.fd)
 
     async def recv_wait(self) -> bytes:
         """Like ``recv`` but parks first: for reads that cannot be ready yet (a reply
         to what we just sent), saving the EAGAIN round trip."""
         while True:
-            await trio.lowlevel.wait_readable(self.fd)
+            await self._wait_readable(self.fd)
             try:
                 return os.read(self.fd, RECV_SIZE)
             except BlockingIOError:
@@ -64,7 +84,7 @@ class FdTransport:
         """Write all of ``data``, waiting for buffer space as needed."""
         view = memoryview(data)
         while view:
-            await trio.lowlevel.wait_writable(self.fd)
+            await self._wait_writable(self.fd)
             try:
                 n = os.write(self.fd, view)
             except BlockingIOError:

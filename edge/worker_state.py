@@ -128,11 +128,13 @@ class WorkerState:
                 while True:
                     await trio.sleep(TIMEOUT_TICK)
                     self.reap(time.monotonic())
+                    self.access_log.flush()
                     ticks += 1
                     if ticks % POOL_SWEEP_TICKS == 0:
                         self.pools.sweep()
             finally:
                 self.pools.close_all()
+                self.access_log.flush()
 
     def reap(self, now: float) -> None:
         """Expire every registered wait whose deadline has passed."""

@@ -31,6 +31,7 @@ class RequestHead:
         "chunked",
         "keep_alive",
         "expect_continue",
+        "source",
     )
 
     def __init__(
@@ -52,6 +53,9 @@ class RequestHead:
         self.chunked = chunked
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
+        # the parser's cached parse this head copies: the same object for every head
+        # with the same bytes on a connection, so what is derived from it can be cached
+        self.source: RequestHead | None = None
 
     @property
     def has_body(self) -> bool:
@@ -73,6 +77,7 @@ class ResponseHead:
         "content_length",
         "chunked",
         "keep_alive",
+        "source",
     )
 
     def __init__(
@@ -92,6 +97,8 @@ class ResponseHead:
         self.content_length = content_length  # None: chunked, close-delimited or bodiless
         self.chunked = chunked
         self.keep_alive = keep_alive
+        # as ``RequestHead.source``
+        self.source: ResponseHead | None = None
 
     def __repr__(self) -> str:
         return (

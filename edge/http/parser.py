@@ -89,7 +89,7 @@ def _keep_alive(version: str, connection: str) -> bool:
 class RequestParser(BodyParser):
     """One per downstream connection; reused across its keep-alive requests."""
 
-    __slots__ = ("_scan", "_head_cap")
+    __slots__ = ("_scan", "_head_cap", "_last_raw", "_last")
 
     error_class = ProtocolError
 
@@ -98,6 +98,11 @@ class RequestParser(BodyParser):
         self._scan = 0
         # a head is never longer than request line + headers + the final CRLFs
         self._head_cap = limits.max_request_line + limits.max_header_bytes + 4
+        # the last head accepted on this connection, raw, and its parse: keep-alive
+        # clients (pollers, API clients, load generators) often repeat a head byte for
+        # byte, and the verdict on identical bytes under the same limits is identical
+        self._last_raw = b""
+        self._last: RequestHead | None = None
 
     def next_event(self) -> Event:
         """The next event, ``NEED_DATA`` if more bytes are needed, ``CLOSED`` at clean EOF.
@@ -138,7 +143,37 @@ class RequestParser(BodyParser):
         head = buf[: end + 4]
         self._buf = buf[end + 4 :]
         self._scan = 0
-        return self._parse_head(head)
+        last = self._last
+        if last is not None and head == self._last_raw:
+            return self._replay(last)
+        ev = self._parse_head(head)
+        self._last_raw = head
+        self._last = ev
+        # the cached parse stays pristine: the caller gets (and may mutate) a copy
+        return self._replay(ev)
+
+    def _replay(self, last: RequestHead) -> RequestHead:
+        """A fresh copy of the parse of an identical head (entries are mutable)."""
+        cl = last.content_length
+        if last.chunked:
+            self._state = CHUNK_SIZE
+        elif cl:
+            self._remaining = cl
+            self._state = LENGTH
+        else:
+            self._state = NONE
+        head = RequestHead(
+            last.method,
+            last.target,
+            last.version,
+            Headers.from_lowered([e[:] for e in last.headers.raw()]),
+            cl,
+            last.chunked,
+            last.keep_alive,
+            last.expect_continue,
+        )
+        head.source = last
+        return head
 
     def _parse_head(self, head: bytes) -> RequestHead:
         limits = self.limits

@@ -57,7 +57,7 @@ def _slow_head(head: bytes) -> tuple[int, str, str, Fields]:
 class ResponseParser(BodyParser):
     """One per upstream connection; call ``start(method)`` before each response."""
 
-    __slots__ = ("_head_request", "_scan")
+    __slots__ = ("_head_request", "_scan", "_last_raw", "_last_hr", "_last", "_last_state")
 
     error_class = _UpstreamError
 
@@ -65,6 +65,12 @@ class ResponseParser(BodyParser):
         super().__init__(limits)
         self._head_request = False
         self._scan = 0
+        # the last final head accepted on this connection and its parse: an upstream
+        # repeats its head byte for byte for a run of responses (until its Date ticks)
+        self._last_raw = b""
+        self._last_hr = False
+        self._last: ResponseHead | None = None
+        self._last_state = (NONE, 0)
 
     def start(self, method: str) -> None:
         """Prepare for the response to a request with ``method``."""
@@ -97,9 +103,31 @@ class ResponseParser(BodyParser):
             self._scan = 0
             if len(head) > self.limits.max_response_header_bytes:
                 raise _UpstreamError("upstream response head too large")
+            last = self._last
+            if last is not None and head == self._last_raw and self._head_request == self._last_hr:
+                return self._replay(last)
             resp = self._parse_head(head)
             if resp is not None:
-                return resp
+                self._last_raw = head
+                self._last_hr = self._head_request
+                self._last = resp
+                self._last_state = (self._state, self._remaining)
+                # the cached parse stays pristine: the caller gets (and may mutate) a copy
+                return self._replay(resp)
+
+    def _replay(self, last: ResponseHead) -> ResponseHead:
+        self._state, self._remaining = self._last_state
+        head = ResponseHead(
+            last.status,
+            last.reason,
+            last.version,
+            Headers.from_lowered([e[:] for e in last.headers.raw()]),
+            last.content_length,
+            last.chunked,
+            last.keep_alive,
+        )
+        head.source = last
+        return head
 
     def _parse_head(self, head: bytes) -> ResponseHead | None:
         crlfs = head.count(b"\r\n")

@@ -27,6 +27,9 @@ HOP_BY_HOP = frozenset(
 )
 
 
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close"})
+
+
 class HeadWriteError(ValueError):
     """A head could not be serialized (a CR/LF or non-latin-1 char in a field)."""
 
@@ -48,17 +51,22 @@ CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 def strip_hop_by_hop(headers: Headers) -> None:
     """Remove hop-by-hop fields, plus any field the Connection header names, in place."""
     items = headers.raw()
-    drop: set[str] | None = None
+    drop: frozenset[str] | set[str] | None = None
     for e in items:
         ln = e[0]
         if ln in HOP_BY_HOP or ln.startswith("proxy-"):
             if drop is None:
-                drop = set(HOP_BY_HOP)
+                drop = HOP_BY_HOP
             if ln == "connection":
-                for tok in e[2].split(","):
-                    t = tok.strip().lower()
-                    if t:
-                        drop.add(t)
+                v = e[2].lower()
+                # "keep-alive" / "close" (nearly every response) name no other field
+                if v not in _PLAIN_CONNECTION:
+                    if drop is HOP_BY_HOP:
+                        drop = set(HOP_BY_HOP)
+                    for tok in v.split(","):
+                        t = tok.strip()
+                        if t:
+                            drop.add(t)  # type: ignore[union-attr]
     if drop is not None:
         items[:] = [e for e in items if e[0] not in drop and not e[0].startswith("proxy-")]
 

@@ -129,6 +129,9 @@ class PluginChain:
 
 async def run_request_phase(handlers: list[Handler], req: Request) -> Response | None:
     """Run ``rewrite`` or ``access`` handlers; the first local response ends the phase."""
+    # handlers may change what goes upstream: the head derived from the raw request
+    # (``Request.head_source``) can no longer be reused
+    req.head_source = None
     for _plugin, is_async, fn in handlers:
         r = await fn(req) if is_async else fn(req)
         if r is not None:

@@ -445,3 +445,69 @@ def test_eof_before_response() -> None:
     p.start("GET")
     with pytest.raises(UpstreamProtocolError):
         run(p, [], eof=True)
+
+
+# -- repeated heads: a connection's last head is replayed from its parse -------------
+
+
+def _body(p: RequestParser | ResponseParser) -> bytes:
+    out = b""
+    while True:
+        ev = p.next_event()
+        if ev is END_OF_MESSAGE:
+            return out
+        assert isinstance(ev, BodyChunk)
+        out += ev.data
+
+
+def test_repeated_request_head_gets_a_fresh_copy_and_body_state() -> None:
+    head = b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n"
+    p = RequestParser()
+    p.receive_data(head + b"abc" + head + b"xyz")
+    first = p.next_event()
+    assert isinstance(first, RequestHead)
+    assert _body(p) == b"abc"
+    first.headers.set("X-A", "changed")  # a plugin rewriting the first request
+    second = p.next_event()
+    assert isinstance(second, RequestHead)
+    assert second.headers.get("x-a") == "1"
+    assert second.headers is not first.headers
+    assert (second.method, second.target, second.content_length) == ("POST", "/a?x=1", 3)
+    assert _body(p) == b"xyz"
+    assert p.next_event() is NEED_DATA
+
+
+def test_repeated_head_after_a_different_one_is_parsed_again() -> None:
+    a = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    b = b"GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    p = RequestParser()
+    p.receive_data(a + b + a)
+    seen = []
+    for _ in range(3):
+        ev = p.next_event()
+        assert isinstance(ev, RequestHead)
+        seen.append((ev.target, ev.keep_alive))
+        assert p.next_event() is END_OF_MESSAGE
+    assert seen == [("/a", True), ("/b", False), ("/a", True)]
+
+
+def test_repeated_response_head_depends_on_the_request_method() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-B: 1\r\n\r\n"
+    p = ResponseParser()
+    p.start("GET")
+    p.receive_data(head + b"ok")
+    first = p.next_event()
+    assert isinstance(first, ResponseHead)
+    assert _body(p) == b"ok"
+    first.headers.remove("x-b")
+    p.start("HEAD")  # same bytes, but a response to HEAD has no body
+    p.receive_data(head)
+    second = p.next_event()
+    assert isinstance(second, ResponseHead)
+    assert second.headers.get("x-b") == "1"
+    assert p.next_event() is END_OF_MESSAGE
+    p.start("GET")
+    p.receive_data(head + b"no")
+    third = p.next_event()
+    assert isinstance(third, ResponseHead) and third.content_length == 2
+    assert _body(p) == b"no"
