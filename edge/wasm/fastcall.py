@@ -67,7 +67,9 @@ def _held(name: str, restype: Any, *argtypes: Any) -> Any:
 # while a guest spins
 _call_unchecked = _raw("wasmtime_func_call_unchecked", ctypes.c_void_p)
 _mem_data = _held("wasmtime_memory_data", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
-_mem_size = _held("wasmtime_memory_data_size", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p)
+# checked on the first memory access of every hostcall: untyped (callers pass the
+# store context as c_void_p and a byref of the memory), a third cheaper
+_mem_size = _held("wasmtime_memory_data_size", ctypes.c_size_t)
 _deadline_callback = _raw("wasmtime_store_epoch_deadline_callback", None)
 _define_unchecked = _raw("wasmtime_linker_define_func_unchecked", ctypes.c_void_p)
 _trap_new = ffi._wasmtime_trap_new
@@ -90,7 +92,10 @@ class GuestTrap(Exception):
     ``kind`` is one of: ``interrupt`` (CPU deadline), ``unreachable``,
     ``stack_overflow``, ``memory`` (out-of-bounds access), ``proc_exit``,
     ``host`` (a host function raised), ``trap`` (any other trap), ``error``.
+    ``callback`` names the guest callback that trapped, where the caller needs it.
     """
+
+    callback = ""
 
     def __init__(self, kind: str, message: str, cause: BaseException | None = None) -> None:
         # wasmtime's text is a backtrace then "Caused by:" and the reason: keep the
@@ -218,8 +223,7 @@ class FastStore:
                     if self.pending is None:
                         self.pending = GuestTrap(
                             "interrupt",
-                            f"CPU budget exhausted ({used / 1e6:.1f} ms CPU, "
-                            f"{wall / 1e6:.1f} ms)",
+                            f"CPU budget exhausted ({used / 1e6:.1f} ms CPU, {wall / 1e6:.1f} ms)",
                         )
                     msg = b"edge: wasm CPU budget exhausted"
                     return ctypes.cast(ffi.wasmtime_error_new(msg), ctypes.c_void_p).value or 0
@@ -384,6 +388,10 @@ class GuestFunc:
         return buf[0] & self._mask
 
 
+class _NeverRaised(Exception):
+    """Placeholder for ``define_host(soft=None)``: an ``except`` that never matches."""
+
+
 def define_host(
     linker: wasmtime.Linker,
     fs: FastStore,
@@ -392,13 +400,16 @@ def define_host(
     params: Sequence[str],
     results: Sequence[str],
     fn: Callable[..., int | None],
+    soft: type[Exception] | None = None,
 ) -> None:
     """Define ``module.name`` in ``linker`` as an unchecked host function.
 
     ``fn`` receives i32 params as unsigned ints (pointers and lengths are u32 in
     wasm32) and i64 params as signed ints, and returns the single result (or None).
     A Python exception in ``fn`` becomes a trap; the exception is re-raised from the
-    guest call as a ``GuestTrap`` carrying it as ``cause``.
+    guest call as a ``GuestTrap`` carrying it as ``cause``. An exception of type
+    ``soft`` is an answer instead: its ``status`` attribute becomes the result (the
+    ABI's error statuses), handled here so a hostcall needs no wrapper of its own.
     """
     ty = wasmtime.FuncType([_KINDS[p] for p in params], [_KINDS[r] for r in results])
     n = len(params)
@@ -406,56 +417,80 @@ def define_host(
     has_result = bool(results)
     res64 = has_result and results[0] == I64
     all32 = all(k == I32 for k in kinds)
+    Soft: type[Exception] = soft if soft is not None and has_result else _NeverRaised
+    M = 0xFFFFFFFF
 
-    if all32 and has_result and not res64:
+    # one closure per arity: a generic *args path costs a list and a loop per call
+    if all32 and has_result and not res64 and n <= 5:
         if n == 0:
 
             def cb(env: Any, caller: Any, a: Any, na: int) -> int:
                 fs.ran += 1
                 try:
                     a[0] = fn()
-                    return 0
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
                 except BaseException as exc:  # an exception must not unwind through C
                     return fs.trap_from(exc)
+                return 0
         elif n == 1:
 
             def cb(env: Any, caller: Any, a: Any, na: int) -> int:
                 fs.ran += 1
                 try:
-                    a[0] = fn(a[0] & 0xFFFFFFFF)
-                    return 0
+                    a[0] = fn(a[0] & M)
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
                 except BaseException as exc:
                     return fs.trap_from(exc)
+                return 0
         elif n == 2:
 
             def cb(env: Any, caller: Any, a: Any, na: int) -> int:
                 fs.ran += 1
                 try:
-                    a[0] = fn(a[0] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF)
-                    return 0
+                    a[0] = fn(a[0] & M, a[2] & M)
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
                 except BaseException as exc:
                     return fs.trap_from(exc)
+                return 0
         elif n == 3:
 
             def cb(env: Any, caller: Any, a: Any, na: int) -> int:
                 fs.ran += 1
                 try:
-                    a[0] = fn(a[0] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF)
-                    return 0
+                    a[0] = fn(a[0] & M, a[2] & M, a[4] & M)
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
                 except BaseException as exc:
                     return fs.trap_from(exc)
-        else:
-            idx = range(0, n * _SLOT, _SLOT)
+                return 0
+        elif n == 4:
 
             def cb(env: Any, caller: Any, a: Any, na: int) -> int:
                 fs.ran += 1
                 try:
-                    a[0] = fn(*[a[i] & 0xFFFFFFFF for i in idx])
-                    return 0
+                    a[0] = fn(a[0] & M, a[2] & M, a[4] & M, a[6] & M)
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
                 except BaseException as exc:
                     return fs.trap_from(exc)
+                return 0
+        else:
+
+            def cb(env: Any, caller: Any, a: Any, na: int) -> int:
+                fs.ran += 1
+                try:
+                    a[0] = fn(a[0] & M, a[2] & M, a[4] & M, a[6] & M, a[8] & M)
+                except Soft as exc:
+                    a[0] = int(exc.status)  # type: ignore[attr-defined]
+                except BaseException as exc:
+                    return fs.trap_from(exc)
+                return 0
     else:
-        masks = [0xFFFFFFFF if k == I32 else -1 for k in kinds]
+        masks = [M if k == I32 else -1 for k in kinds]
+        mask_r = M if has_result and not res64 else -1
 
         def cb(env: Any, caller: Any, a: Any, na: int) -> int:
             fs.ran += 1
@@ -463,9 +498,11 @@ def define_host(
                 r = fn(*[a[i * _SLOT] & masks[i] for i in range(n)])
                 if has_result:
                     a[0] = r
-                return 0
+            except Soft as exc:
+                a[0] = int(exc.status) & mask_r  # type: ignore[attr-defined]
             except BaseException as exc:
                 return fs.trap_from(exc)
+            return 0
 
     c_cb = _HostCallback(cb)
     fs.keep.append((c_cb, ty))

@@ -63,6 +63,8 @@ def _guarded(fn: Callable[..., int]) -> Callable[..., int]:
             return int(e.status)
 
     call.__name__ = fn.__name__
+    # the VM defines ``raw`` with AbiError handled by fastcall (one call layer less)
+    call.raw = fn  # type: ignore[attr-defined]
     return call
 
 
@@ -81,6 +83,11 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         return st
 
     def header_map(map_type: int) -> Any:
+        # the request and response maps of the current stream: nearly every call
+        if map_type == 0 or map_type == 2:
+            st = vm.cur_stream
+            if st is not None:
+                return st.req_map if map_type == 0 else st.resp_map
         if map_type in (MapType.HTTP_CALL_RESPONSE_HEADERS, MapType.HTTP_CALL_RESPONSE_TRAILERS):
             res = vm.call_result
             if res is None:
@@ -198,15 +205,31 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             return Status.NOT_FOUND
         return vm.give(rp, rl, v.encode("latin-1"))
 
+    def field(kp: int, kl: int, vp: int, vl: int) -> tuple[str, str]:
+        """A header name and value from guest memory (one memory view for both;
+        checks in the order of two ``text`` calls)."""
+        gm = vm.gm
+        view = gm.view() if gm is not None else vm.mem()
+        n = len(view)
+        if kl > MAX_KEY_BYTES:
+            raise AbiError(Status.BAD_ARGUMENT, "argument too long")
+        if kp + kl > n:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
+        if vl > MAX_KEY_BYTES:
+            raise AbiError(Status.BAD_ARGUMENT, "argument too long")
+        if vp + vl > n:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
+        return check_field(bytes(view[kp : kp + kl]), bytes(view[vp : vp + vl]))
+
     def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         m = header_map(map_type)
-        k, v = check_field(text(kp, kl), text(vp, vl))
+        k, v = field(kp, kl, vp, vl)
         m.add(k, v)
         return Status.OK
 
     def proxy_replace_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         m = header_map(map_type)
-        k, v = check_field(text(kp, kl), text(vp, vl))
+        k, v = field(kp, kl, vp, vl)
         m.replace(k, v)
         return Status.OK
 

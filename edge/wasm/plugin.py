@@ -38,6 +38,7 @@ from edge.wasm.vm import PluginVM, VmStartError
 
 log = logging.getLogger("edge.wasm")
 
+_CONTINUE = int(Action.CONTINUE)  # a plain int: an IntEnum compare costs more
 FLUSH_EVERY = 256  # calls between moving local call counters to shared metrics
 _CONF_KEYS = frozenset({"conf", "root_id", "root_only"})
 
@@ -146,10 +147,16 @@ class WasmPlugin(Plugin):
         if root.root_only or self.key in self.rt.root_only:
             return _Stream(vm, None)
         first = self.key not in self.rt.http_seen
+        eos = 1 if not req.chunked and not req.content_length else 0
         try:
-            st = vm.new_stream(root, req)
+            st, _action = vm.start_stream(root, req, len(req.headers) + 3, eos)
         except GuestTrap as e:
-            if first and e.kind == "unreachable":
+            if e.callback != "proxy_on_context_create":
+                # on_request_headers trapped: the context exists and ends with the request
+                self.rt.http_seen.add(self.key)
+                if vm.cur_stream is not None:
+                    req.plugin_ctx[self.slot] = _Stream(vm, vm.cur_stream)
+            elif first and e.kind == "unreachable":
                 # the SDKs abort (a panic: unreachable) when a root context that
                 # declares no HTTP context is asked for one (Rust: "missing
                 # ContextType"); Envoy would never ask, so mark the configuration
@@ -166,13 +173,6 @@ class WasmPlugin(Plugin):
             raise
         self.rt.http_seen.add(self.key)
         return _Stream(vm, st)
-
-    def _request_headers(self, req: Request, s: _Stream) -> None:
-        st = s.st
-        assert st is not None and s.vm is not None
-        eos = 1 if not req.chunked and not req.content_length else 0
-        n = len(req.headers) + 3
-        s.vm.call_stream(st, "proxy_on_request_headers", n, eos)
 
     async def _settle(self, s: _Stream) -> None:
         vm = s.vm
@@ -196,7 +196,6 @@ class WasmPlugin(Plugin):
             st = s.st
             vm = s.vm
             assert vm is not None
-            self._request_headers(req, s)
             self._account(vm, t0)
             if vm.calls_waiting:
                 await self._settle(s)
@@ -227,7 +226,7 @@ class WasmPlugin(Plugin):
                 raise GuestTrap("host", "VM discarded while the request was paused")
             return None
         except GuestTrap as e:
-            return self._failed(req, s, e)
+            return self._failed(req, s or req.plugin_ctx.get(self.slot), e)
 
     def header_filter(self, req: Request, resp: Response) -> Response | None:
         s: _Stream | None = req.plugin_ctx.get(self.slot)
@@ -267,7 +266,7 @@ class WasmPlugin(Plugin):
             t0 = time.perf_counter()
             action = vm.call_stream(st, "proxy_on_response_body", len(st.resp_body), int(eof))
             self._account(vm, t0)
-            if action != Action.CONTINUE and not eof and len(st.resp_body) <= self.max_body_bytes:
+            if action != _CONTINUE and not eof and len(st.resp_body) <= self.max_body_bytes:
                 return b""
             out, st.resp_body = st.resp_body, b""
             return out

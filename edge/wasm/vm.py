@@ -19,9 +19,10 @@ from typing import Any
 import wasmtime
 
 from edge.context import Request
-from edge.wasm import hostcalls, wasi
+from edge.wasm import driver, hostcalls, wasi
 from edge.wasm.abi import AbiError, Action, Status, pack_u32
 from edge.wasm.context import CallResult, PendingCall, StreamState
+from edge.wasm.driver import Driver
 from edge.wasm.engine import ModuleError, deadline_ticks, engine
 from edge.wasm.fastcall import (
     I32,
@@ -173,6 +174,12 @@ class PluginVM:
         if alloc is None:
             raise ModuleError("file", "module exports neither proxy_on_memory_allocate nor malloc")
         self.alloc = alloc
+        self.driver: Driver | None = None
+        self._plain: tuple[GuestFunc | None, ...] = ()
+        batched = {n: exports[n] for n in driver.BEGIN + driver.FINISH if self.cb[n] is not None}
+        if batched:
+            self.driver = Driver(eng, self.fs, batched, self._enter)  # type: ignore[arg-type]
+            self._plain = tuple(self.cb[n] for n in driver.BEGIN + driver.FINISH)
         # start functions, as proxy-wasm-cpp-host WasmBase::startVm
         if "_initialize" in names:
             self._export(exports, names, "_initialize", (), ())()  # type: ignore[misc]
@@ -256,7 +263,12 @@ class PluginVM:
             ):
                 unknown.append(f"{imp.module}.{imp.name} (non-integer signature)")
                 continue
-            define_host(linker, self.fs, imp.module, key[1], params, results, entry[2])
+            fn = entry[2]
+            raw = getattr(fn, "raw", None)
+            if raw is not None:
+                define_host(linker, self.fs, imp.module, key[1], params, results, raw, AbiError)
+            else:
+                define_host(linker, self.fs, imp.module, key[1], params, results, fn)
         if unknown:
             raise ModuleError(
                 "file", "module imports host functions edge does not provide: " + ", ".join(unknown)
@@ -271,13 +283,16 @@ class PluginVM:
         return self.gm.view()
 
     def read(self, ptr: int, size: int) -> bytes:
-        view = self.mem()
-        if ptr + size > len(view):
+        gm = self.gm
+        view = gm.view() if gm is not None else self.mem()
+        end = ptr + size
+        if end > len(view):
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
-        return bytes(view[ptr : ptr + size])
+        return bytes(view[ptr:end])
 
     def write(self, ptr: int, data: bytes) -> None:
-        view = self.mem()
+        gm = self.gm
+        view = gm.view() if gm is not None else self.mem()
         end = ptr + len(data)
         if end > len(view):
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
@@ -333,6 +348,9 @@ class PluginVM:
         if ctx_id not in self.streams and ctx_id not in self.roots:
             return False
         self._enter(ctx_id)
+        if self.driver is not None:
+            # a batched call must restore the context before its next callback
+            self.driver.switched()
         return True
 
     def create_root(self, name: str, conf: bytes) -> RootState:
@@ -360,7 +378,19 @@ class PluginVM:
             self.capture_logs = False
         return root
 
-    def new_stream(self, root: RootState, req: Request) -> StreamState:
+    def _batched(self) -> bool:
+        """True while the callbacks are the VM's own (the plugin toolkit wraps them
+        to time each one; then every callback is called on its own)."""
+        cb = self.cb
+        return self.driver is not None and self._plain == (
+            cb["proxy_on_context_create"],
+            cb["proxy_on_request_headers"],
+            cb["proxy_on_done"],
+            cb["proxy_on_log"],
+            cb["proxy_on_delete"],
+        )
+
+    def _new_state(self, root: RootState, req: Request) -> StreamState:
         if len(self.streams) >= MAX_STREAMS:
             # a stream whose log phase never ran: forget the oldest rather than grow
             self.streams.pop(next(iter(self.streams)))
@@ -370,10 +400,37 @@ class PluginVM:
         st.root = root
         self.streams[sid] = st
         self._enter_stream(st)
+        return st
+
+    def new_stream(self, root: RootState, req: Request) -> StreamState:
+        st = self._new_state(root, req)
         f = self.cb["proxy_on_context_create"]
         if f is not None:
-            f(sid, root.id)
+            try:
+                f(st.id, root.id)
+            except GuestTrap as e:
+                e.callback = "proxy_on_context_create"
+                raise
         return st
+
+    def start_stream(
+        self, root: RootState, req: Request, num_headers: int, eos: int
+    ) -> tuple[StreamState, int]:
+        """A new HTTP context, then ``proxy_on_request_headers``: one call into the
+        guest when batched. A ``GuestTrap`` names the callback it came from."""
+        if not self._batched():
+            st = self.new_stream(root, req)
+            return st, self.call_stream(st, "proxy_on_request_headers", num_headers, eos)
+        st = self._new_state(root, req)
+        d = self.driver
+        assert d is not None
+        try:
+            r = d.begin(st.id, root.id, num_headers, eos)
+        except GuestTrap as e:
+            if d.stage() == driver.CONTEXT_CREATE:
+                e.callback = "proxy_on_context_create"
+            raise
+        return st, r if r is not None else Action.CONTINUE
 
     def call_stream(self, st: StreamState, name: str, *args: int) -> int:
         """Call an HTTP callback; a missing export means Continue."""
@@ -392,6 +449,9 @@ class PluginVM:
         return f(root.id, *args)
 
     def http_call_response(self, root_id: int, res: CallResult, token: int) -> None:
+        # proxy_get_status, as Envoy's onHttpCallSuccess/Failure set it: OK, or
+        # BROKEN_CONNECTION "reset" (the HTTP status is the map's :status)
+        self.status = (Status.BROKEN_CONNECTION, b"reset") if res.failed else (Status.OK, b"")
         f = self.cb["proxy_on_http_call_response"]
         if f is None:
             return
@@ -409,11 +469,17 @@ class PluginVM:
             return
         st.done = True
         try:
-            for name in ("proxy_on_done", "proxy_on_log", "proxy_on_delete"):
-                f = self.cb[name]
-                if f is not None:
-                    self._enter_stream(st)
-                    f(st.id)
+            if self._batched():
+                self._enter_stream(st)
+                d = self.driver
+                assert d is not None
+                d.finish(st.id)
+            else:
+                for name in driver.FINISH:
+                    f = self.cb[name]
+                    if f is not None:
+                        self._enter_stream(st)
+                        f(st.id)
         finally:
             self.streams.pop(st.id, None)
             if self.current == st.id:

@@ -194,3 +194,26 @@ def test_cpu_budget_through_the_deadline_callback() -> None:
         spin()
     assert ei.value.kind == "interrupt" and "CPU budget" in ei.value.message
     assert GuestFunc(fs, ex["sum"], "sum", [I32, I32], [I32])(1, 2) == 3
+
+
+def test_budget_is_per_call_not_cumulative() -> None:
+    """Many short calls, together far over the budget, never trap: the deadline
+    callback measures each call from the first tick it sees it in."""
+    import time
+
+    eng = engine()
+    store = wasmtime.Store(eng)
+    fs = FastStore(store, budget_ms=2)
+    wat = """(module (memory (export "memory") 1)
+      (func (export "busy") (param i32)
+        (loop (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br_if 0 (local.get 0)))))"""
+    inst = wasmtime.Linker(eng).instantiate(store, wasmtime.Module(eng, wasmtime.wat2wasm(wat)))
+    busy = GuestFunc(fs, inst.exports(store)["busy"], "busy", [I32], [])
+    start = time.thread_time()
+    for _ in range(200_000):  # bounded; ends once 20 ms of CPU (10 budgets) were spent
+        busy(2000)
+        if time.thread_time() - start > 0.02:
+            break
+    assert time.thread_time() - start > 0.02
+    assert fs.seq > 1

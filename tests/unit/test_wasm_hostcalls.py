@@ -6,7 +6,15 @@ import struct
 
 import pytest
 
-from edge.wasm.abi import BufferType, MapType, Status, WasiErrno, deserialize_pairs, serialize_pairs
+from edge.wasm.abi import (
+    AbiError,
+    BufferType,
+    MapType,
+    Status,
+    WasiErrno,
+    deserialize_pairs,
+    serialize_pairs,
+)
 from edge.wasm.hostcalls import table as env_table
 from edge.wasm.shared import SHARED_DATA
 from edge.wasm.vm import VmSpec
@@ -103,6 +111,21 @@ def test_get_status(p: Probe) -> None:
     code, mp, ml = p.out(3)
     assert p.call("proxy_get_status", code, mp, ml) == Status.OK
     assert p.u32(code) == 0
+
+
+def test_get_status_after_http_call(p: Probe) -> None:
+    """As Envoy: a failed call leaves BROKEN_CONNECTION "reset", a completed one OK."""
+    from edge.http.headers import Headers
+    from edge.wasm.context import CallResult
+
+    code, mp, ml = p.out(3)
+    p.vm.http_call_response(p.root.id, CallResult(0, Headers(), b"", True), 1)
+    assert p.call("proxy_get_status", code, mp, ml) == Status.OK
+    assert p.u32(code) == Status.BROKEN_CONNECTION
+    assert p.vm.read(p.u32(mp), p.u32(ml)) == b"reset"
+    p.vm.http_call_response(p.root.id, CallResult(200, Headers(), b"ok"), 2)
+    assert p.call("proxy_get_status", code, mp, ml) == Status.OK
+    assert p.u32(code) == Status.OK and p.u32(ml) == 0
 
 
 # -- contexts --------------------------------------------------------------------------
@@ -476,3 +499,30 @@ def test_wasi_proc_exit_traps(p: Probe) -> None:
     with pytest.raises(GuestTrap) as ei:
         p.call("proc_exit", 3, module=W)
     assert ei.value.kind == "proc_exit"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (b"", b"v", "CR, LF or NUL"),
+        (b"a\rb", b"v", "CR, LF or NUL"),
+        (b"a", b"v\n", "CR, LF or NUL"),
+        (b"a", b"\0", "CR, LF or NUL"),
+        (b"\n:", b"v", "CR, LF or NUL"),
+        (b"a b", b"v", "malformed"),
+        (b"a:b", b"v", "malformed"),
+    ],
+)
+def test_check_field_refuses_smuggling(name: bytes, value: bytes, message: str) -> None:
+    from edge.wasm.context import check_field
+
+    with pytest.raises(AbiError) as ei:
+        check_field(name, value)
+    assert ei.value.status == Status.BAD_ARGUMENT and message in str(ei.value)
+
+
+def test_check_field_accepts_pseudo_headers_and_lowercases() -> None:
+    from edge.wasm.context import check_field
+
+    assert check_field(b":Path", b"/a b") == (":path", "/a b")
+    assert check_field(b"X-A", b"") == ("x-a", "")
