@@ -128,7 +128,8 @@ _TRAP_KINDS = {
 
 def _byte_vec_str(vec: Any) -> str:
     try:
-        return ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
+        # the C API's messages are NUL-terminated C strings counted in ``size``
+        return ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace").rstrip("\0")
     finally:
         ffi.wasm_byte_vec_delete(byref(vec))
 

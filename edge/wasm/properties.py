@@ -6,7 +6,8 @@ request.useragent, request.time (ns since the epoch, int), request.headers (map)
 request.headers.<name>, response.code (int), response.headers (map),
 source.address ("ip:port"), source.port (int), destination.address,
 destination.port, connection.mtls (bool), plugin_name, plugin_root_id, plugin_vm_id,
-route_name, cluster_name, node.id, edge.tenant.
+route_name, cluster_name, node.id, edge.tenant, edge.proxy_protocol (map) and
+edge.proxy_protocol.<tlv>.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ def _value(vm: PluginVM, st: StreamState | None, path: tuple[str, ...]) -> Any:
         if sub == "port":
             return conn.server_port
         return None
+    if head == "edge" and sub == "proxy_protocol":
+        # PROXY protocol v2 TLVs of the connection (alpn, authority, unique_id,
+        # aws_vpce_id, ...): the whole map, or one TLV by name
+        tlvs = conn.proxy_tlvs
+        return dict(tlvs) if len(path) == 2 else tlvs.get(path[2]) if len(path) == 3 else None
     if head == "connection":
         if sub == "mtls":
             return bool(conn.mtls)

@@ -325,6 +325,19 @@ def test_properties(p: Probe) -> None:
     assert _prop(p, b"plugin_root_id") == (Status.OK, b"probe_root")  # AssemblyScript
 
 
+def test_proxy_protocol_tlvs_are_properties(p: Probe) -> None:
+    req = make_request("GET", "/", [("Host", "h.test")])
+    req.conn.proxy_tlvs = {"aws_vpce_id": "vpce-0abc", "unique_id": "u-1"}
+    st = p.stream(req)
+    p.vm._enter(st.id)
+    assert _prop(p, b"edge\0proxy_protocol\0aws_vpce_id") == (Status.OK, b"vpce-0abc")
+    r, raw = _prop(p, b"edge\0proxy_protocol")
+    assert r == Status.OK
+    pairs = sorted(deserialize_pairs(raw))
+    assert pairs == [(b"aws_vpce_id", b"vpce-0abc"), (b"unique_id", b"u-1")]
+    assert _prop(p, b"edge\0proxy_protocol\0alpn")[0] == Status.NOT_FOUND
+
+
 # -- shared data and queues ------------------------------------------------------------
 
 
