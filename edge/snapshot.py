@@ -31,7 +31,7 @@ from edge.plugins import registry
 from edge.plugins.base import CompileEnv, Plugin, PluginChain, PluginConfigError
 from edge.router import Router
 from edge.tls import TlsConfigError, TlsTable, compile_tls
-from edge.upstream.model import Upstream, compile_upstream
+from edge.upstream.model import Upstream, UpstreamTlsError, compile_upstream
 
 Problems = list[tuple[str, str]]
 # one plugin occurrence: (instance, effective priority)
@@ -222,8 +222,12 @@ class _Compiler:
         try:
             return compile_upstream(spec, uid)
         except ValueError as e:
+            # validation already explained a problem with this upstream: don't repeat it
             if not any(p == path or p.startswith((path + ".", path + "[")) for p in self.reported):
-                self.problems.append((path, str(e)))
+                if isinstance(e, UpstreamTlsError):
+                    self.problems.append((f"{path}.{e.field}", e.message))
+                else:
+                    self.problems.append((path, str(e)))
             return None
 
 

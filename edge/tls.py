@@ -84,7 +84,11 @@ def _context() -> ssl.SSLContext:
     return ctx
 
 
-def _load_chain(ctx: ssl.SSLContext, cert_pem: str, key_pem: str, path: str) -> None:
+def load_chain(ctx: ssl.SSLContext, cert_pem: str, key_pem: str, path: str) -> None:
+    """Load a PEM certificate chain and key into ``ctx``; TlsConfigError ``(path, reason)``.
+
+    Shared by server certificates (``ssls``) and upstream client certificates.
+    """
     # ssl only loads certificates from files: write them to a private directory, load,
     # and remove them at once so the key never stays on disk.
     with tempfile.TemporaryDirectory(prefix="edge-tls-") as d:
@@ -132,7 +136,7 @@ def compile_tls(
         base = f"ssls[{i}]"
         ctx = _context()
         key_pem = resolve_secret(obj["key"], f"{base}.key")
-        _load_chain(ctx, obj["cert"], key_pem, f"{base}.cert")
+        load_chain(ctx, obj["cert"], key_pem, f"{base}.cert")
         entry = CertEntry(str(obj.get("id") or i), ctx)
         client = obj.get("client") or {}
         if client.get("ca"):

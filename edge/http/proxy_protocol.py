@@ -55,8 +55,9 @@ class ProxyHeader:
     src_port: int = 0
     dst_addr: str = ""
     dst_port: int = 0
-    # decoded TLVs by name: alpn, authority, unique_id (text, or hex if binary), aws_vpce_id, gcp_psc_id,
-    # azure_linkid, ssl_version, ssl_cn, netns; unknown types as "tlv_0xNN" (hex)
+    # decoded TLVs by name: alpn, authority, unique_id (text, or hex if binary),
+    # aws_vpce_id, gcp_psc_id, azure_linkid, ssl_version, ssl_cn, netns; unknown types
+    # as "tlv_0xNN" (hex)
     tlvs: dict[str, str] = field(default_factory=dict)
 
 

@@ -4,6 +4,11 @@
   ``X-Consumer-Username``, ``X-Credential-Identifier`` and ``X-Consumer-Custom-ID``
   (client-sent copies are removed first, so a client cannot impersonate a consumer to
   the upstream).
+- ``credential_id`` names the credential that matched. APISIX 3.x sends the id of a
+  separate credential object; edge keeps credentials inside the consumer, so the id is
+  ``<username>/<plugin name>`` (unique: a consumer has one credential per plugin). It is
+  built when the consumer index is compiled, not per request. The anonymous consumer
+  authenticated nothing, so it gets no credential identifier.
 - ``Anonymous`` resolves ``anonymous_consumer`` at compile time; a failed
   authentication then attaches that consumer instead of answering 401.
 - ``strip_query_arg`` / ``strip_cookie`` implement ``hide_credentials``.
@@ -22,6 +27,10 @@ from edge.plugins.base import CompileEnv, PluginConfigError
 CONSUMER_HEADERS = frozenset(
     {"x-consumer-username", "x-credential-identifier", "x-consumer-custom-id"}
 )
+
+
+def credential_id(consumer: Any, plugin: str) -> str:
+    return f"{getattr(consumer, 'username', '')}/{plugin}"
 
 
 def attach_consumer(req: Request, consumer: Any, credential_id: str | None = None) -> None:

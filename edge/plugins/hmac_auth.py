@@ -93,8 +93,9 @@ class HmacAuth(Plugin):
     @classmethod
     def index_consumers(
         cls, creds: list[tuple[Any, Any]], env: CompileEnv
-    ) -> dict[str, tuple[Any, bytes]]:
-        index: dict[str, tuple[Any, bytes]] = {}
+    ) -> dict[str, tuple[Any, bytes, str]]:
+        # key_id -> (consumer, secret, X-Credential-Identifier)
+        index: dict[str, tuple[Any, bytes, str]] = {}
 
         def add(consumer: Any, conf: ConsumerConfig) -> None:
             if not conf.key_id or not conf.secret_key:
@@ -107,7 +108,11 @@ class HmacAuth(Plugin):
                     f"consumers {index[conf.key_id][0].username} and "
                     f"{consumer.username} use the same key_id",
                 )
-            index[conf.key_id] = (consumer, conf.secret_key.encode())
+            index[conf.key_id] = (
+                consumer,
+                conf.secret_key.encode(),
+                _auth.credential_id(consumer, cls.name),
+            )
 
         _auth.index_all(cls.name, creds, add)
         return index
@@ -125,7 +130,7 @@ class HmacAuth(Plugin):
             raise PluginConfigError("max_req_body_size", "must be >= 0")
         self.allowed = frozenset(conf.allowed_algorithms)
         self.required = [h.lower() for h in conf.signed_headers or ()]
-        self.index: dict[str, tuple[Any, bytes]] = env.consumer_index(self.name) or {}
+        self.index: dict[str, tuple[Any, bytes, str]] = env.consumer_index(self.name) or {}
         self.anonymous = _auth.Anonymous(conf.anonymous_consumer, env)
         self.www = [("WWW-Authenticate", f'hmac realm="{conf.realm}"')]
 
@@ -134,8 +139,8 @@ class HmacAuth(Plugin):
         req.plugin_ctx["hmac_auth_error"] = reason
         return self.anonymous.fallback(req, _reply.message(401, FAIL_MSG, self.www))
 
-    def _verify(self, req: Request) -> tuple[Any, str]:
-        """-> (consumer, "") or (None, reason). Pure: no body access."""
+    def _verify(self, req: Request) -> tuple[tuple[Any, bytes, str] | None, str]:
+        """-> (the matched index entry, "") or (None, reason). Pure: no body access."""
         auth = req.headers.get("authorization")
         if auth is None:
             return None, "missing Authorization header"
@@ -182,16 +187,16 @@ class HmacAuth(Plugin):
         s = signing_string(key_id, headers, req)
         if s is None:
             return None, "Invalid signature"
-        consumer, secret = entry
+        secret = entry[1]
         # header values are latin-1 decoded octets: encoding back gives the bytes signed
         expected = hmac.new(secret, s.encode("latin-1", "replace"), DIGESTS[algorithm]).digest()
         if not hmac.compare_digest(expected, given):
             return None, "Invalid signature"
-        return consumer, ""
+        return entry, ""
 
     async def rewrite(self, req: Request) -> Response | None:
-        consumer, reason = self._verify(req)
-        if consumer is None:
+        entry, reason = self._verify(req)
+        if entry is None:
             return self._fail(req, reason)
         if self.conf.validate_request_body:
             digest = req.headers.get("digest")
@@ -220,5 +225,5 @@ class HmacAuth(Plugin):
                 return self._fail(req, "Invalid digest")
         if self.conf.hide_credentials:
             req.headers.remove("authorization")
-        _auth.attach_consumer(req, consumer)
+        _auth.attach_consumer(req, entry[0], entry[2])
         return None

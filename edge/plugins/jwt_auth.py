@@ -67,7 +67,7 @@ class ConsumerConfig(msgspec.Struct, forbid_unknown_fields=True):
 class Verifier:
     """One consumer's compiled credential."""
 
-    __slots__ = ("consumer", "alg", "algo", "key", "grace")
+    __slots__ = ("consumer", "credential_id", "alg", "algo", "key", "grace")
 
     def __init__(self, consumer: Any, conf: ConsumerConfig) -> None:
         who = f"consumer {getattr(consumer, 'username', '?')}"
@@ -76,6 +76,7 @@ class Verifier:
         if conf.lifetime_grace_period < 0:
             raise PluginConfigError("lifetime_grace_period", f"{who}: must be >= 0")
         self.consumer = consumer
+        self.credential_id = _auth.credential_id(consumer, "jwt-auth")
         self.alg = conf.algorithm
         self.algo = ALGORITHMS[conf.algorithm]
         self.grace = conf.lifetime_grace_period
@@ -264,7 +265,7 @@ class JwtAuth(Plugin):
                 _auth.strip_cookie(req, self.conf.cookie)
         if self.conf.store_in_ctx:
             req.plugin_ctx["jwt_auth_payload"] = dict(payload)
-        _auth.attach_consumer(req, v.consumer)
+        _auth.attach_consumer(req, v.consumer, v.credential_id)
         return None
 
     def _claims_ok(self, payload: dict[str, Any], grace: int) -> bool:

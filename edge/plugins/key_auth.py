@@ -26,6 +26,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     realm: str = "key"
 
 
+class KeyIndex(dict[str, Any]):
+    """key -> consumer, plus each key's ``X-Credential-Identifier`` built once per index
+    (a plain mapping to everything that only looks consumers up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credential_ids: dict[str, str] = {}
+
+
 class ConsumerConfig(msgspec.Struct, forbid_unknown_fields=True):
     key: str
 
@@ -39,7 +48,7 @@ class KeyAuth(Plugin):
 
     @classmethod
     def index_consumers(cls, creds: list[tuple[Any, Any]], env: CompileEnv) -> dict[str, Any]:
-        index: dict[str, Any] = {}
+        index = KeyIndex()
 
         def add(consumer: Any, conf: ConsumerConfig) -> None:
             if not conf.key:
@@ -52,6 +61,7 @@ class KeyAuth(Plugin):
                     "key", f"consumers {other.username} and {consumer.username} use the same key"
                 )
             index[conf.key] = consumer
+            index.credential_ids[conf.key] = _auth.credential_id(consumer, cls.name)
 
         _auth.index_all(cls.name, creds, add)
         return index
@@ -60,6 +70,7 @@ class KeyAuth(Plugin):
         self.conf = conf
         self.header = conf.header.lower()
         self.index: dict[str, Any] = env.consumer_index(self.name) or {}
+        self.credential_ids: dict[str, str] = getattr(self.index, "credential_ids", {})
         self.anonymous = _auth.Anonymous(conf.anonymous_consumer, env)
         self.www = [("WWW-Authenticate", f'Key realm="{conf.realm}"')]
 
@@ -81,5 +92,5 @@ class KeyAuth(Plugin):
                 req.headers.remove(self.header)
             else:
                 _auth.strip_query_arg(req, self.conf.query)
-        _auth.attach_consumer(req, consumer)
+        _auth.attach_consumer(req, consumer, self.credential_ids.get(key))
         return None

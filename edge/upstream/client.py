@@ -163,7 +163,9 @@ class UpstreamPools:
     ) -> tuple[UpstreamConn, bool]:
         """A connection to ``node`` and whether it is a reused one."""
         size, idle_timeout, max_requests = upstream.keepalive
-        key = (upstream.scheme, node.addr, sni, upstream.tls.verify)
+        # the client certificate is part of the identity: upstreams presenting different
+        # ones (or none) never share a connection
+        key = (upstream.scheme, node.addr, sni, upstream.tls.verify, upstream.tls.client_cert)
         pool = self.pools.get(key, size, idle_timeout, max_requests)
         while True:
             now = time.monotonic()
@@ -192,7 +194,7 @@ class UpstreamPools:
             with trio.fail_after(connect_timeout):
                 stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
                 if upstream.scheme == "https":
-                    ctx = self.ssl_context(upstream.tls.verify)
+                    ctx = upstream.tls.context or self.ssl_context(upstream.tls.verify)
                     tls = trio.SSLStream(stream, ctx, server_hostname=sni, https_compatible=True)
                     try:
                         await tls.do_handshake()

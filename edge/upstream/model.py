@@ -3,13 +3,22 @@
 Built once per snapshot from an ``UpstreamSpec`` by ``compile_upstream``; the proxy
 reads attributes only. Defaults are resolved here (ports by scheme, retries = nodes-1,
 timeouts 60 s) so nothing on the hot path checks for ``None``.
+
+A client certificate (``tls.client_cert`` / ``tls.client_key``) is turned into the
+upstream's own ``ssl.SSLContext`` here, once per compile: the key's secret reference is
+resolved on this node and the chain loaded (``edge.tls.load_chain``), so no request ever
+touches the key material or the disk.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING
 
-from edge.config.model import Checks, KeepalivePool, NodeSpec, Timeout, UpstreamSpec
+from edge import secrets
+from edge.config.model import Checks, KeepalivePool, NodeSpec, Timeout, UpstreamSpec, UpstreamTLS
+from edge.errors import ConfigError
+from edge.tls import TlsConfigError, load_chain
 
 if TYPE_CHECKING:
     from edge.upstream.balancer import Balancer
@@ -43,8 +52,19 @@ class Node:
         return f"Node({self.key}, weight={self.weight}, priority={self.priority})"
 
 
+class UpstreamTlsError(TlsConfigError):
+    """A bad ``tls`` block; ``field`` is relative to the upstream (``tls.client_key``),
+    which the snapshot compiler appends to the upstream's path."""
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
 class TLSSettings:
-    __slots__ = ("verify", "sni", "client_cert", "client_key")
+    """``context`` is the upstream's own client context when it presents a client
+    certificate, else None (the worker's shared context for ``verify`` is used)."""
+
+    __slots__ = ("verify", "sni", "client_cert", "client_key", "context")
 
     def __init__(
         self,
@@ -52,11 +72,43 @@ class TLSSettings:
         sni: str | None = None,
         client_cert: str | None = None,
         client_key: str | None = None,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         self.verify = verify
         self.sni = sni
+        # the certificate (public) names the client identity in the pool key; the key
+        # field keeps only the secret *reference*, never the resolved key
         self.client_cert = client_cert
         self.client_key = client_key
+        self.context = context
+
+
+def client_context(tls: UpstreamTLS) -> ssl.SSLContext | None:
+    """The client-certificate context for ``tls``, or None when it presents none.
+
+    Raises UpstreamTlsError naming ``tls.client_cert`` / ``tls.client_key``.
+    """
+    if tls.client_cert is None and tls.client_key is None:
+        return None
+    if not tls.client_cert:
+        raise UpstreamTlsError("tls.client_cert", "required with tls.client_key")
+    if not tls.client_key:
+        raise UpstreamTlsError("tls.client_key", "required with tls.client_cert")
+    try:
+        key_pem = secrets.resolve(tls.client_key, "tls.client_key")
+    except ConfigError as e:
+        field, message = e.problems[0] if e.problems else ("tls.client_key", str(e))
+        raise UpstreamTlsError(field or "tls.client_key", message) from None
+    # create_default_context honours SSL_CERT_FILE / SSL_CERT_DIR, like the shared one
+    ctx = ssl.create_default_context()
+    if not tls.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    try:
+        load_chain(ctx, tls.client_cert, key_pem, "tls.client_cert")
+    except TlsConfigError as e:
+        raise UpstreamTlsError(e.field, e.message) from None
+    return ctx
 
 
 class Upstream:
@@ -99,7 +151,7 @@ class Upstream:
         self.keepalive: tuple[int, float, int] = (k.size, k.idle_timeout, k.requests)
         tls = spec.tls
         self.tls = (
-            TLSSettings(tls.verify, tls.sni, tls.client_cert, tls.client_key)
+            TLSSettings(tls.verify, tls.sni, tls.client_cert, tls.client_key, client_context(tls))
             if tls is not None
             else TLSSettings()
         )
@@ -167,7 +219,10 @@ def node_specs(spec: UpstreamSpec) -> list[NodeSpec]:
 
 
 def compile_upstream(spec: UpstreamSpec, upstream_id: str) -> Upstream:
-    """Build the runtime upstream; the spec must have passed validation."""
+    """Build the runtime upstream; the spec must have passed validation.
+
+    Raises ValueError (``UpstreamTlsError`` for the client certificate) on bad input.
+    """
     nodes = [
         Node(n.host, n.port or DEFAULT_PORTS[spec.scheme], n.weight, n.priority, n.metadata)
         for n in node_specs(spec)

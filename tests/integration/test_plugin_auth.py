@@ -111,6 +111,7 @@ def test_jwt_every_algorithm(gw: Gateway, alg: str, signer) -> None:
     up = gw.upstream_headers(r)
     assert up["x-consumer-username"] == [f"u_{alg.lower()}"]
     assert up["x-consumer-custom-id"] == [f"cid-{alg.lower()}"]
+    assert up["x-credential-identifier"] == [f"u_{alg.lower()}/jwt-auth"]
     assert up["authorization"] == [f"Bearer {tok}"]  # kept without hide_credentials
 
 
@@ -164,16 +165,24 @@ def test_jwt_grace_query_cookie_hide(gw: Gateway) -> None:
 
 
 def test_jwt_anonymous_and_spoofed_identity(gw: Gateway) -> None:
-    r = gw.get("/jwt-anon/x", headers={"X-Consumer-Username": "root"})
+    r = gw.get(
+        "/jwt-anon/x",
+        headers={"X-Consumer-Username": "root", "X-Credential-Identifier": "root/jwt-auth"},
+    )
     assert r.status_code == 200
-    assert gw.upstream_headers(r)["x-consumer-username"] == ["anon"]
+    up = gw.upstream_headers(r)
+    assert up["x-consumer-username"] == ["anon"]
+    # the anonymous consumer matched no credential: none is claimed, and the spoof is gone
+    assert "x-credential-identifier" not in up
 
 
 def test_key_auth(gw: Gateway) -> None:
     r = gw.get("/key/a", headers={"apikey": "auth-one"})
     assert r.status_code == 200 and gw.upstream_headers(r)["x-consumer-username"] == ["jack"]
+    assert gw.upstream_headers(r)["x-credential-identifier"] == ["jack/key-auth"]
     r = gw.get("/key/a?apikey=auth-two")
     assert gw.upstream_headers(r)["x-consumer-username"] == ["rose"]
+    assert gw.upstream_headers(r)["x-credential-identifier"] == ["rose/key-auth"]
     r = gw.get("/key/a")
     assert r.status_code == 401 and r.json() == {"message": "Missing API key in request"}
     r = gw.get("/key/a", headers={"apikey": "wrong"})
@@ -197,6 +206,7 @@ def test_hmac_ok(gw: Gateway, alg: str) -> None:
     r = gw.get("/hmac/p?q=1", headers=hmac_headers("GET", "/hmac/p?q=1", algorithm=alg))
     assert r.status_code == 200, r.text
     assert gw.upstream_headers(r)["x-consumer-username"] == ["alice"]
+    assert gw.upstream_headers(r)["x-credential-identifier"] == ["alice/hmac-auth"]
 
 
 def test_hmac_failures(gw: Gateway) -> None:
