@@ -55,9 +55,11 @@ def test_metrics_from_both_workers(gw: Gateway) -> None:
     fresh_get(f"{url}/named")
 
     def counted() -> bool:
-        return total(scrape(gw).get("edge_http_status_total", []), route="prom") == 25
+        # each worker flushes its own counts (every 0.5 s): wait for every one of them
+        status = scrape(gw).get("edge_http_status_total", [])
+        return total(status, route="prom") == 25 and total(status, route="named-route") == 1
 
-    wait_until(counted, 10, "25 requests counted")
+    wait_until(counted, 10, "26 requests counted")
     m = scrape(gw)
     status = m["edge_http_status_total"]
     ok = {"code": "200", "route": "prom", "matched_uri": "/prom/*", "service": "svc1",
