@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import EdgeProcess, http_get
+from tests.support.procs import EdgeProcess, http_get, wait_until
 from tests.support.upstream import Upstream
 from tests.support.wasm_build import plugin
 
@@ -217,11 +217,16 @@ def test_plugins_chain_on_one_route(gw: tuple[EdgeProcess, Upstream]) -> None:
 def test_guest_metrics_are_exported(gw: tuple[EdgeProcess, Upstream]) -> None:
     p, _up = gw
     call(p, "GET", "/guard/x?q=<script>")
-    text = http_get(p.admin_url + "/metrics")[1].decode()
-    lines = [
-        ln for ln in text.splitlines() if ln.startswith("edge_wasm_acme_request_guard_blocked")
-    ]
-    assert lines and 'tenant="acme"' in lines[0] and float(lines[0].split()[-1]) >= 1
+
+    def blocked() -> list[str]:
+        text = http_get(p.admin_url + "/metrics")[1].decode()
+        prefix = "edge_wasm_acme_request_guard_blocked"
+        return [ln for ln in text.splitlines() if ln.startswith(prefix)]
+
+    # metrics reach /metrics when the worker flushes them: poll
+    wait_until(lambda: bool(blocked()), 10, "the guest's metric")
+    lines = blocked()
+    assert 'tenant="acme"' in lines[0] and float(lines[0].split()[-1]) >= 1
 
 
 def test_a_rejected_plugin_configuration_names_plugin_and_field(tmp_path: Path) -> None:
