@@ -67,12 +67,10 @@ def _aws_sm(ref: str, field: str) -> str:
     name, _, key = ref[len(AWS_SM) :].partition("#")
     if not name:
         raise _fail(field, f"invalid AWS secret reference {ref!r} (use $aws-sm://name#key)")
-    try:
-        import boto3
-        import botocore.exceptions
-        from botocore.config import Config
-    except ImportError:
-        raise _fail(field, f"secret {ref}: requires boto3") from None
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+
     try:
         client = boto3.client(
             "secretsmanager",

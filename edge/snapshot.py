@@ -516,17 +516,12 @@ def load_snapshot(
     extra = dict(extra_plugins or {})
     prior: Problems = []
     if wasm and config.wasm_plugins:
+        from edge.wasm.host import plugin_entries  # wasmtime only when a bundle has WASM
+
         try:
-            from edge.wasm.host import plugin_entries
-        except ImportError:
-            pass  # reported per declared plugin by compile_snapshot
-        else:
-            try:
-                extra.update(
-                    plugin_entries(config, base_dir=base_dir, node_id=node_id, shared=shared)
-                )
-            except ConfigError as e:
-                prior = e.problems
+            extra.update(plugin_entries(config, base_dir=base_dir, node_id=node_id, shared=shared))
+        except ConfigError as e:
+            prior = e.problems
     return compile_snapshot(
         config,
         base_dir=base_dir,

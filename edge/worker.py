@@ -24,7 +24,6 @@ group) also mean drain, so the supervisor stays the one that decides about resta
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import signal
@@ -60,10 +59,6 @@ def access_log_target(value: str) -> str | None:
     return value
 
 
-# the module that implements PROXY protocol, listener ip_restriction and TLS (issue 7):
-# ``ConnSetup(worker_state)`` is the ``WorkerState.conn_setup`` hook
-LISTENER_SETUP_MODULE = "edge.listener"
-
 
 def needs_conn_setup(listeners: list[ListenerConf]) -> bool:
     return any(
@@ -74,23 +69,12 @@ def needs_conn_setup(listeners: list[ListenerConf]) -> bool:
 
 def conn_setup_hook(listeners: list[ListenerConf]) -> Any:
     """A factory ``(worker_state) -> ConnSetup`` when a listener needs connection setup,
-    None for plain HTTP listeners.
-
-    Raises RuntimeError when a listener asks for TLS, PROXY protocol or ip_restriction
-    and no module implements them: serving plain HTTP there would be wrong, so the node
-    must not start.
-    """
+    None for plain HTTP listeners (which then skip the step entirely)."""
     if not needs_conn_setup(listeners):
         return None
-    try:
-        mod = importlib.import_module(LISTENER_SETUP_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != LISTENER_SETUP_MODULE:
-            raise
-        raise RuntimeError(
-            f"listener tls/proxy_protocol/ip_restriction requires {LISTENER_SETUP_MODULE}"
-        ) from None
-    return mod.ConnSetup
+    from edge.listener import ConnSetup
+
+    return ConnSetup
 
 
 def make_worker_state(spec: dict[str, Any], listeners: list[ListenerConf]) -> Any:

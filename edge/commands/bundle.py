@@ -402,10 +402,8 @@ def _check_wasm(path: Path, data: bytes) -> None:
 
     if data[:4] != b"\x00asm":
         raise PublishError(f"{path}: not a WebAssembly module")
-    try:
-        import wasmtime
-    except ImportError:
-        return
+    import wasmtime
+
     try:
         wasmtime.Module.validate(wasmtime.Engine(), data)
     except Exception as e:

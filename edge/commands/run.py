@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
@@ -146,14 +145,11 @@ def resolve_node(args: argparse.Namespace) -> NodeConfig:
 
 
 def _bundle_runner(node: NodeConfig) -> Any:
-    """An async callable ``(supervisor) -> None`` running the bundle sync, or exit 2."""
-    try:
-        mod = importlib.import_module("edge.bundles.sync")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("edge.bundles.sync", "edge.bundles"):
-            raise
-        return None
-    sync = mod.BundleSync(
+    """An async callable ``(supervisor) -> None`` running the bundle sync."""
+    # imported here: the cloud SDKs it pulls in cost a second of start-up otherwise
+    from edge.bundles.sync import BundleSync
+
+    sync = BundleSync(
         node.bundle_source,
         node.trusted_root,
         node.effective_state_dir(),
@@ -180,19 +176,7 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return EXIT_INVALID
-    from edge.worker import conn_setup_hook
-
-    try:
-        conn_setup_hook(node.effective_listeners())
-    except RuntimeError as exc:
-        print(f"edge run: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    bundle_runner = None
-    if node.bundle_source:
-        bundle_runner = _bundle_runner(node)
-        if bundle_runner is None:
-            print("edge run: bundle source requires edge.bundles.sync", file=sys.stderr)
-            return EXIT_USAGE
+    bundle_runner = _bundle_runner(node) if node.bundle_source else None
 
     from edge import logsetup
     from edge.supervisor import Supervisor

@@ -4,8 +4,7 @@ An entry is either a ``Plugin`` subclass (the built-ins: the raw config is decod
 into ``cls.Config`` and passed to ``cls(conf, env)``) or a factory callable
 ``(name, raw_conf, env) -> Plugin`` (WASM plugins: the host validates the raw
 config itself). Built-ins are found by importing every module of
-``BUILTIN_MODULES``; a module that does not exist yet is skipped so the registry
-works while plugins are being added.
+``BUILTIN_MODULES``.
 
 Per-snapshot entries (a WASM host compiling the modules of one bundle) are passed
 to ``build`` as ``extra`` instead of being registered globally, so two snapshots
@@ -42,8 +41,6 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "edge.plugins.limit_req",
     "edge.plugins.response_rewrite",
     "edge.plugins.prometheus",
-    "edge.plugins.datadog",
-    "edge.plugins.http_logger",
 )
 
 Factory = Callable[[str, Any, CompileEnv], Plugin]
@@ -58,14 +55,7 @@ def _load_builtins() -> None:
     if _loaded:
         return
     for modname in BUILTIN_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            # only the module itself being absent is tolerated; a broken import inside
-            # an existing plugin module is a bug that must surface
-            if e.name != modname:
-                raise
-            continue
+        mod = importlib.import_module(modname)
         for value in vars(mod).values():
             if (
                 isinstance(value, type)
