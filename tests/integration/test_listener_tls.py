@@ -175,13 +175,16 @@ def test_openssl_s_client_sees_tls13_and_the_wildcard(edge: EdgeProcess, certs: 
     assert "New, TLSv1.3" in text
     assert "ALPN protocol: http/1.1" in text
     assert "Verify return code: 0 (ok)" in text
-    assert "*.example.com" in subprocess.run(
-        ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
-        input=text[text.index("-----BEGIN CERTIFICATE-----") :],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
+    assert (
+        "*.example.com"
+        in subprocess.run(
+            ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
+            input=text[text.index("-----BEGIN CERTIFICATE-----") :],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    )
 
 
 def test_tls_1_1_is_refused(edge: EdgeProcess, certs: Certs) -> None:
@@ -325,3 +328,36 @@ def test_mtls_accepted_and_refused(edge: EdgeProcess, certs: Certs, tmp_path: Pa
         timeout=30,
     )
     assert other.stdout == "200"
+
+
+def test_proxy_protocol_in_front_of_tls(up: Upstream, certs: Certs) -> None:
+    # an NLB with TLS passthrough: the PROXY v2 header comes first, then the handshake
+    from edge.http.proxy_protocol import build_v2
+
+    p = EdgeProcess(_config(up, [certs.ssl_obj("pp.example.com")]))
+    port = free_port()
+    p.node = {
+        "listeners": [
+            {"address": f"127.0.0.1:{p.port}"},
+            {
+                "address": f"127.0.0.1:{port}",
+                "tls": True,
+                "proxy_protocol": "v2",
+                "trusted_proxies": ["127.0.0.1/32"],
+            },
+        ]
+    }
+    with p:
+        ctx = ssl.create_default_context(cafile=str(certs.ca_file))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(build_v2("198.51.100.20", "10.0.0.1", 50000, 443))
+            with ctx.wrap_socket(raw, server_hostname="pp.example.com") as s:
+                s.sendall(b"GET /pp HTTP/1.1\r\nHost: pp.example.com\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        echo = {k.lower(): v.strip() for k, v in json.loads(body)["headers"]}
+        assert echo["x-real-ip"] == "198.51.100.20"
+        assert echo["x-forwarded-proto"] == "https"
