@@ -79,6 +79,17 @@ class PluginError(EdgeError):
     status = 503
 
 
+class LocalReply(EdgeError):
+    """A plugin answered the request while its body was already on the way upstream
+    (Envoy allows it until response headers went out): the upstream exchange is
+    abandoned and ``response`` (an ``edge.context.Response``) goes to the client."""
+
+    def __init__(self, response: object) -> None:
+        super().__init__("local reply from the request body phase")
+        self.response = response
+        self.status = int(getattr(response, "status", 500))
+
+
 def status_for(exc: BaseException) -> int:
     """The one mapping from a failure to the status the client sees."""
     if isinstance(exc, EdgeError):

@@ -22,6 +22,7 @@ from edge.context import Request, Response, json_response
 from edge.errors import (
     ClientError,
     EdgeError,
+    LocalReply,
     PluginError,
     UpstreamError,
     UpstreamTimeout,
@@ -126,6 +127,17 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
         except ClientGone:
             req.status = 499
             req.keep_alive = False
+        except LocalReply as e:
+            # the rest of the request body was never read: the connection cannot go on
+            req.keep_alive = False
+            resp = e.response
+            if conn.response_started:
+                req.status = req.status or 502
+            else:
+                try:
+                    await _send_local(conn, req, resp, g, chain)
+                except ClientGone:
+                    req.status = 499
         except Exception as e:
             if not isinstance(e, (ClientError, UpstreamError)):
                 log.exception("request %s failed", req.request_id)

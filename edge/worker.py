@@ -44,6 +44,9 @@ MAX_CONTROL_LINE = 1024 * 1024
 EXIT_CONFIG = 3
 # the key under which edge.wasm.host keeps a worker's plugin runtimes in ``shared``
 WASM_RUNTIMES = "wasm_runtimes"
+# ... and the key under which WASM http_calls find this worker's ``WorkerState``
+# (pools, health, snapshot: edge.wasm.callout.WORKER_STATE)
+WORKER_STATE = "worker_state"
 
 
 def _fields(**kw: Any) -> dict[str, Any]:
@@ -146,6 +149,7 @@ class Worker:
             conf = msgspec.convert(item["conf"], ListenerConf)
             listeners.append((trio.SocketListener(trio.socket.from_stdlib_socket(sock)), conf))
         self.state = make_worker_state(self.spec, [c for _, c in listeners])
+        self.shared[WORKER_STATE] = self.state
         if self.path is not None:
             try:
                 self.state.snapshot = await trio.to_thread.run_sync(self.compile, self.path)

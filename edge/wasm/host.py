@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from edge.errors import ConfigError
+from edge.wasm.callout import compiled
 from edge.wasm.engine import ModuleError, default_cache_dir, load_module
 from edge.wasm.plugin import make_factory
 from edge.wasm.runtime import PluginRuntime
@@ -127,8 +128,12 @@ def plugin_entries(
         if rt is None:
             rt = PluginRuntime(spec, module, upstreams={}, transport=transport)
             runtimes[key] = rt
-        # upstream definitions may change between bundles without changing the VM
-        rt.upstreams = {u: upstreams[u] for u in spec.http_call_upstreams if u in upstreams}
+        rt.shared = shared
+        # upstream definitions may change between bundles without changing the VM;
+        # compiled here so a call never compiles (a worker uses its snapshot's instead)
+        rt.upstreams = {
+            u: compiled(upstreams[u], u) for u in spec.http_call_upstreams if u in upstreams
+        }
         entries[w.name] = make_factory(rt, w.name, w.priority, w.failure_policy, max_body)
     if problems:
         raise ConfigError(problems)

@@ -3,10 +3,16 @@
 Phases, per request, for a plugin configured on a route/service/global rule:
 
 - ``access``: create the HTTP context (``proxy_on_context_create``), then
-  ``proxy_on_request_headers``; if the module exports ``proxy_on_request_body`` and
-  the request has a body, the body is buffered (``max_body_bytes``, 413 beyond) and
-  given whole with end_of_stream=true. http_calls the guest made run here, the
-  request paused until every ``proxy_on_http_call_response`` has run.
+  ``proxy_on_request_headers``. A request body the proxy buffers before going
+  upstream anyway (Content-Length up to ``BUFFER_BODY_BELOW``) goes to
+  ``proxy_on_request_body`` whole here with end_of_stream=true (``max_body_bytes``,
+  413 beyond), so a local response still answers the request. http_calls the guest
+  made run here, the request paused until every ``proxy_on_http_call_response`` has run.
+- ``request_body_filter``: any other body (chunked, or larger) chunk by chunk as it
+  goes upstream; ``Pause`` on a non-final chunk buffers (the guest is called again
+  with the whole buffer) until it continues or end of stream, 413 past
+  ``max_body_bytes``. A local response there aborts the request (logged): the
+  upstream request has started.
 - ``header_filter``: ``proxy_on_response_headers`` (``:status`` and headers editable).
 - ``body_filter``: ``proxy_on_response_body`` chunk by chunk; ``Pause`` buffers until
   end of stream (or ``max_body_bytes``, then the buffer is flushed).
@@ -27,8 +33,9 @@ import time
 from typing import Any
 
 from edge.context import Request, Response, json_response
-from edge.errors import ClientError, PluginError
+from edge.errors import ClientError, LocalReply, PluginError
 from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
+from edge.proxy import BUFFER_BODY_BELOW
 from edge.wasm.abi import Action
 from edge.wasm.context import StreamState
 from edge.wasm.engine import ModuleError
@@ -50,12 +57,17 @@ class _Skip(Exception):
 class _Stream:
     """What the plugin keeps in ``req.plugin_ctx`` for one request."""
 
-    __slots__ = ("vm", "st", "skipped")
+    __slots__ = ("body_done", "headers_paused", "skipped", "st", "vm")
 
     def __init__(self, vm: PluginVM | None, st: StreamState | None) -> None:
         self.vm = vm
         self.st = st
         self.skipped = st is None
+        # the request body went to the guest whole in ``access``
+        self.body_done = False
+        # on_request_headers returned Pause: as Envoy, nothing goes upstream until the
+        # plugin has seen the body, so the body is buffered for it
+        self.headers_paused = False
 
 
 def encode_conf(conf: Any) -> bytes:
@@ -82,6 +94,26 @@ def start_error_message(e: BaseException, logs: list[str] | None = None) -> str:
     if lines:
         msg += "; module log: " + " | ".join(lines[-10:])
     return msg
+
+
+class _Unchained:
+    """A phase handler kept out of the chain but still callable on the instance.
+
+    The chain picks a plugin's phases by looking them up on its class
+    (``edge.plugins.base.overrides``): read on the class this is ``None``, i.e.
+    absent, while ``plugin.body_filter(...)`` still works for direct callers (the
+    plugin toolkit, tests). A phase the module has no callback for then costs the
+    request nothing: without a body filter the gateway keeps the upstream's
+    Content-Length framing instead of re-chunking every response.
+    """
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return None
+        return self.fn.__get__(obj, owner)
 
 
 class WasmPlugin(Plugin):
@@ -172,7 +204,9 @@ class WasmPlugin(Plugin):
                 return _Stream(None, None)
             raise
         self.rt.http_seen.add(self.key)
-        return _Stream(vm, st)
+        s = _Stream(vm, st)
+        s.headers_paused = _action != 0
+        return s
 
     async def _settle(self, s: _Stream) -> None:
         vm = s.vm
@@ -182,6 +216,15 @@ class WasmPlugin(Plugin):
         calls = self.rt.take_calls(vm)
         if calls:
             await self.rt.run_calls(vm, calls)
+
+    def _streams_body(self, req: Request) -> bool:
+        """True when the proxy will run this plugin's ``request_body_filter``: it runs
+        the route's chain only, so a global rule's plugin gets the body whole in
+        ``access`` (buffered, as the proxy cannot stream it to that plugin)."""
+        chain = getattr(req.route, "chain", None)
+        if chain is None:
+            return False
+        return any(h[0] is self for h in chain.request_body_filter)
 
     # -- phases ----------------------------------------------------------------------
 
@@ -202,12 +245,24 @@ class WasmPlugin(Plugin):
             if st.local is not None:
                 return st.local
             if vm.cb["proxy_on_request_body"] is not None and (req.chunked or req.content_length):
+                if (
+                    req.body is None
+                    and not s.headers_paused
+                    and (req.chunked or (req.content_length or 0) > BUFFER_BODY_BELOW)
+                    and self._streams_body(req)
+                ):
+                    # streamed: request_body_filter gives the guest each chunk as it
+                    # goes upstream (a local response from there can only abort)
+                    return None
+                # the proxy buffers this body before going upstream anyway: give it
+                # whole here, where a local response can still answer the request
                 if req.body is None:
                     if req.read_body is None:
                         return None
                     req.body = await req.read_body(self.max_body_bytes)
                 elif len(req.body) > self.max_body_bytes:
                     raise ClientError("request body too large", 413)
+                s.body_done = True
                 st.req_body = req.body
                 t1 = time.perf_counter()
                 vm.call_stream(st, "proxy_on_request_body", len(st.req_body), 1)
@@ -227,6 +282,47 @@ class WasmPlugin(Plugin):
             return None
         except GuestTrap as e:
             return self._failed(req, s or req.plugin_ctx.get(self.slot), e)
+
+    async def _request_body(self, req: Request, chunk: bytes, eof: bool) -> bytes:
+        s: _Stream | None = req.plugin_ctx.get(self.slot)
+        if s is None or s.skipped or s.body_done or s.st is None or s.vm is None:
+            return chunk
+        st = s.st
+        vm = s.vm
+        if vm.cb["proxy_on_request_body"] is None:
+            return chunk
+        try:
+            if vm.dead:
+                raise GuestTrap("host", "VM was discarded during the request")
+            st.req_body = st.req_body + chunk if st.req_body else chunk
+            t0 = time.perf_counter()
+            action = vm.call_stream(st, "proxy_on_request_body", len(st.req_body), int(eof))
+            self._account(vm, t0)
+            if vm.calls_waiting:
+                await self._settle(s)
+            if st.local is not None:
+                # the upstream request has started: abandon it and answer instead, as
+                # Envoy does while no response has gone to the client
+                s.skipped = True
+                raise LocalReply(st.local)
+            if action != _CONTINUE and not eof:
+                if len(st.req_body) > self.max_body_bytes:
+                    raise ClientError("request body too large", 413)
+                return b""
+            out, st.req_body = st.req_body, b""
+            return out
+        except GuestTrap as e:
+            self.rt.fail(vm, e.kind, e.message)
+            s.skipped = True
+            if self.fail_open:
+                out, st.req_body = st.req_body, b""
+                return out
+            # part of the body may be upstream already: abort rather than pass it unfiltered
+            raise PluginError(f"wasm plugin {self.name} failed") from None
+
+    # chained only by the classes of modules exporting proxy_on_request_body
+    # (plugin_class): for the others the proxy forwards a chunked body untouched
+    request_body_filter = _Unchained(_request_body)
 
     def header_filter(self, req: Request, resp: Response) -> Response | None:
         s: _Stream | None = req.plugin_ctx.get(self.slot)
@@ -301,47 +397,36 @@ class WasmPlugin(Plugin):
             self.rt.fail(vm, e.kind, e.message)
 
 
-class _Unchained:
-    """A phase handler kept out of the chain but still callable on the instance.
-
-    The chain picks a plugin's phases by looking them up on its class
-    (``edge.plugins.base.overrides``): read on the class this is ``None``, i.e.
-    absent, while ``plugin.body_filter(...)`` still works for direct callers (the
-    plugin toolkit, tests). A phase the module has no callback for then costs the
-    request nothing: without a body filter the gateway keeps the upstream's
-    Content-Length framing instead of re-chunking every response.
-    """
-
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return None
-        return self.fn.__get__(obj, owner)
-
-
-class _WasmPluginNoBody(WasmPlugin):
-    """For modules without ``proxy_on_response_body``."""
-
-    body_filter = _Unchained(WasmPlugin.body_filter)  # type: ignore[assignment]
-
-
-class _WasmPluginNoResponse(WasmPlugin):
-    """For modules with neither ``proxy_on_response_headers`` nor ``_body``: the
-    response reaches the context in the log phase (``on_log`` reads it)."""
-
-    header_filter = _Unchained(WasmPlugin.header_filter)  # type: ignore[assignment]
-    body_filter = _Unchained(WasmPlugin.body_filter)  # type: ignore[assignment]
+_class_cache: dict[tuple[bool, bool, bool], type[WasmPlugin]] = {}
 
 
 def plugin_class(exports: set[str]) -> type[WasmPlugin]:
-    """The WasmPlugin class whose chained phases match the module's callbacks."""
-    if "proxy_on_response_body" in exports:
+    """The WasmPlugin class whose chained phases match the module's callbacks.
+
+    Without ``proxy_on_response_body`` the response keeps its upstream framing;
+    without ``proxy_on_request_body`` the request body is not re-chunked; with
+    neither response callback the response reaches the context in the log phase
+    (``on_log`` reads it).
+    """
+    key = (
+        "proxy_on_request_body" in exports,
+        "proxy_on_response_headers" in exports or "proxy_on_response_body" in exports,
+        "proxy_on_response_body" in exports,
+    )
+    if key == (False, True, True):
         return WasmPlugin
-    if "proxy_on_response_headers" in exports:
-        return _WasmPluginNoBody
-    return _WasmPluginNoResponse
+    cls = _class_cache.get(key)
+    if cls is None:
+        attrs: dict[str, Any] = {}
+        if key[0]:
+            attrs["request_body_filter"] = WasmPlugin._request_body
+        if not key[1]:
+            attrs["header_filter"] = _Unchained(WasmPlugin.header_filter)
+        if not key[2]:
+            attrs["body_filter"] = _Unchained(WasmPlugin.body_filter)
+        cls = type(f"_WasmPlugin{''.join('1' if k else '0' for k in key)}", (WasmPlugin,), attrs)
+        _class_cache[key] = cls
+    return cls
 
 
 def make_factory(

@@ -20,6 +20,7 @@ import trio
 import wasmtime
 
 from edge.http.headers import Headers
+from edge.wasm.callout import WORKER_STATE, perform
 from edge.wasm.context import CallResult, PendingCall
 from edge.wasm.engine import ModuleError
 from edge.wasm.fastcall import GuestTrap
@@ -33,7 +34,8 @@ BACKOFF_MAX = 10.0
 MAX_CALL_ROUNDS = 8  # http_call responses that issue further calls, per phase
 IDLE_TICK_POLL = 0.5
 
-Transport = Callable[[PendingCall, Any], Awaitable[CallResult]]
+# (call, upstream, gateway with ``pools`` and ``health`` or None) -> result
+Transport = Callable[[PendingCall, Any, Any], Awaitable[CallResult]]
 
 
 class PluginRuntime:
@@ -48,11 +50,10 @@ class PluginRuntime:
         self.spec = spec
         self.module = module
         self.upstreams = upstreams or {}
-        if transport is None:
-            from edge.wasm.callout import perform
-
-            transport = perform
-        self.transport = transport
+        self.transport = transport if transport is not None else perform
+        # the worker's per-process objects (``edge.worker.Worker.shared``): its
+        # ``WorkerState`` there gives calls the gateway's pools, health and snapshot
+        self.shared: dict[str, Any] = {}
         self.vm: PluginVM | None = None
         # root contexts of the live VM, by (root_id, plugin configuration bytes)
         self.roots: dict[tuple[str, bytes], RootState] = {}
@@ -215,7 +216,14 @@ class PluginRuntime:
             calls = self.take_calls(vm)
 
     async def _one(self, results: list[CallResult | None], i: int, c: PendingCall) -> None:
-        results[i] = await self.transport(c, self.upstreams.get(c.upstream))
+        upstream = self.upstreams.get(c.upstream)
+        state = self.shared.get(WORKER_STATE)
+        if upstream is not None and state is not None:
+            # the serving snapshot's own object: its balancer state and health view
+            snap = state.snapshot
+            ups = getattr(snap, "upstreams", None) or {}
+            upstream = ups.get(c.upstream, upstream)
+        results[i] = await self.transport(c, upstream, state)
 
     @staticmethod
     def take_calls(vm: PluginVM) -> list[PendingCall]:

@@ -1,12 +1,17 @@
-"""proxy_http_call against real upstreams on 127.0.0.1: success, failure, timeout; plus
+"""proxy_http_call through the gateway's upstream client (edge.upstream.client.forward)
+against real upstreams on 127.0.0.1: success, failure, timeout, balancing; plus
 tick, shared queue notifications and metrics from the same module (callout.wat)."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,9 +20,11 @@ import trio
 from edge import metrics
 from edge.plugins.base import CompileEnv
 from edge.wasm.abi import Status
+from edge.wasm.callout import WORKER_STATE, compiled
 from edge.wasm.plugin import WasmPlugin, make_factory
 from edge.wasm.shared import SHARED_QUEUES
-from tests.support.procs import free_port
+from edge.worker_state import WorkerState
+from tests.support.procs import EdgeProcess, free_port
 from tests.support.upstream import Upstream
 from tests.support.wasm import make_request, make_response, make_runtime, wat
 
@@ -29,7 +36,8 @@ def callout_plugin(upstream: dict[str, Any], tenant: str = "calls") -> WasmPlugi
         tenant=tenant,
         http_call_upstreams=frozenset({"auth"}),
     )
-    rt.upstreams = {"auth": upstream}
+    # compiled once, as the host does at config time: its balancer state persists
+    rt.upstreams = {"auth": compiled(upstream, "auth")}
     p = make_factory(rt, "acme/callout", 0, "fail_closed", 1 << 20)(
         "acme/callout", {"conf": "auth"}, CompileEnv()
     )
@@ -75,6 +83,45 @@ async def test_http_call_timeout_answers_local_response() -> None:
     assert r is not None and r.status == 503 and r.body == b"call failed"
 
 
+async def test_http_call_is_balanced_across_nodes() -> None:
+    with Upstream("a") as a, Upstream("b") as b:
+        p = callout_plugin({"nodes": {a.addr: 1, b.addr: 1}, "type": "roundrobin"})
+        seen = []
+        for _ in range(4):
+            req = make_request()
+            assert await p.access(req) is None
+            assert req.headers.get("x-call-status") == "200"
+            seen.append(json.loads(req.headers.get("x-call-body") or "{}")["upstream"])
+        assert sorted(seen) == ["a", "a", "b", "b"]
+        assert len(a.requests) == 2 and len(b.requests) == 2
+
+
+async def test_http_call_retries_on_another_node(upstream: Upstream) -> None:
+    # the first node refuses; the upstream client's retry reaches the second one
+    dead = f"127.0.0.1:{free_port()}"
+    p = callout_plugin({"nodes": {dead: 100, upstream.addr: 1}, "retries": 1})
+    req = make_request()
+    assert await p.access(req) is None
+    assert req.headers.get("x-call-status") == "200"
+
+
+async def test_http_call_uses_the_workers_snapshot_and_pools(upstream: Upstream) -> None:
+    # what the host compiled points nowhere; the serving snapshot's upstream is used
+    p = callout_plugin({"nodes": {f"127.0.0.1:{free_port()}": 1}}, tenant="worker")
+    live = compiled({"nodes": {upstream.addr: 1}}, "auth")
+    state = WorkerState(SimpleNamespace(upstreams={"auth": live}, routes={}))
+    p.rt.shared = {WORKER_STATE: state}
+    try:
+        for _ in range(2):
+            req = make_request()
+            assert await p.access(req) is None
+            assert req.headers.get("x-call-status") == "200"
+        # both calls went through the worker's pools: one keep-alive node pool
+        assert len(state.pools.pools) == 1
+    finally:
+        state.pools.close_all()
+
+
 async def test_http_call_to_unlisted_upstream_is_refused(upstream: Upstream) -> None:
     rt = make_runtime(
         wat("callout"),
@@ -115,3 +162,53 @@ async def test_tick_metric_and_queue(upstream: Upstream, caplog: pytest.LogCaptu
             while "job-42" not in caplog.text:
                 await trio.sleep(0.005)
             nursery.cancel_scope.cancel()
+
+
+def test_http_call_through_a_real_gateway_is_balanced(tmp_path: Path) -> None:
+    """`edge run`: the worker hands the call to its own pools and the snapshot's
+    upstream, whose round robin spreads the calls over both nodes."""
+    data = wat("callout")
+    with Upstream("app") as app, Upstream("a") as a, Upstream("b") as b:
+        cfg: dict[str, Any] = {
+            "tenants": [{"id": "calls"}],
+            "upstreams": [
+                {"id": "app", "nodes": {app.addr: 1}},
+                {"id": "auth", "type": "roundrobin", "nodes": {a.addr: 1, b.addr: 1}},
+            ],
+            "routes": [
+                {
+                    "id": "r",
+                    "uri": "/*",
+                    "upstream_id": "app",
+                    "plugins": {"acme/callout": {"conf": "auth"}},
+                }
+            ],
+        }
+        p = EdgeProcess(cfg)
+        (p.tmp / "callout.wasm").write_bytes(data)
+        cfg["wasm_plugins"] = [
+            {
+                "name": "acme/callout",
+                "file": "callout.wasm",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "tenant": "calls",
+                "failure_policy": "fail_closed",
+                "http_call_upstreams": ["auth"],
+            }
+        ]
+        p.write_config(cfg)
+        with p:
+            seen = []
+            for _ in range(4):
+                conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+                try:
+                    conn.request("GET", "/x")
+                    r = conn.getresponse()
+                    assert r.status == 200
+                    doc = json.loads(r.read())
+                finally:
+                    conn.close()
+                hdrs = {k.lower(): v.strip() for k, v in doc["headers"]}
+                assert hdrs["x-call-status"] == "200"
+                seen.append(json.loads(hdrs["x-call-body"])["upstream"])
+    assert sorted(seen) == ["a", "a", "b", "b"]

@@ -1,4 +1,5 @@
-"""edge.wasm.callout.upstream_nodes, and Pause without a call-out (probe module)."""
+"""edge.wasm.callout: upstream compilation and the synthetic request; and Pause
+without a call-out (probe module)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,52 @@ import pytest
 
 from edge.config.model import UpstreamSpec
 from edge.plugins.base import CompileEnv
-from edge.upstream.model import compile_upstream
-from edge.wasm.callout import upstream_nodes
+from edge.upstream.model import Upstream, compile_upstream
+from edge.wasm.callout import compiled, synthetic_request
+from edge.wasm.context import PendingCall
 from edge.wasm.plugin import make_factory
 from tests.support.wasm import make_request, make_runtime, wat
 
 
 @pytest.mark.parametrize(
-    ("raw", "expect"),
+    "raw",
     [
-        ({"nodes": {"127.0.0.1:8080": 1}}, ("http", [("127.0.0.1", 8080)])),
-        ({"nodes": {"[::1]:81": 1}}, ("http", [("::1", 81)])),
-        ({"nodes": [{"host": "a.test"}], "scheme": "https"}, ("https", [("a.test", 443)])),
-        ({"nodes": [{"host": "a.test", "port": 9}]}, ("http", [("a.test", 9)])),
-        ({"nodes": {}}, ("http", [])),
+        {"nodes": {"127.0.0.1:8080": 1}},
+        {"nodes": [{"host": "a.test", "port": 9}], "scheme": "https"},
     ],
 )
-def test_upstream_nodes_from_spec_and_compiled(raw: dict, expect: tuple) -> None:
+def test_compiled_accepts_spec_mapping_and_compiled(raw: dict) -> None:
     spec = msgspec.convert(raw, UpstreamSpec)
-    assert upstream_nodes(spec) == expect
-    assert upstream_nodes(raw) == expect
-    if expect[1]:
-        assert upstream_nodes(compile_upstream(spec, "u")) == expect
+    up = compiled(raw, "u")
+    assert isinstance(up, Upstream) and up.scheme == spec.scheme
+    assert [n.addr for n in up.nodes] == [n.addr for n in compile_upstream(spec, "u").nodes]
+    assert isinstance(compiled(spec, "u"), Upstream)
+    assert compiled(up, "u") is up  # what the host compiled at config time is used as is
+    assert compiled(None, "u") is None
+
+
+def test_compiled_rejects_a_broken_mapping() -> None:
+    assert compiled({"nodes": "nonsense"}, "u") is None
+
+
+def test_synthetic_request_carries_the_call() -> None:
+    call = PendingCall(
+        7,
+        "auth",
+        "POST",
+        "/check?x=1",
+        "auth.internal:8080",
+        [("X-From", "wasm"), ("content-length", "99"), ("host", "forged")],
+        b"hi",
+        1.0,
+        3,
+    )
+    req = synthetic_request(call)
+    assert (req.method, req.uri, req.path, req.query) == ("POST", "/check?x=1", "/check", "x=1")
+    # Host is the call's authority; framing is the upstream client's business
+    assert req.headers.get_all("host") == ["auth.internal:8080"]
+    assert req.headers.get("x-from") == "wasm" and "content-length" not in req.headers
+    assert req.head_source is None  # never reuses a downstream connection's cached head
 
 
 async def test_pause_without_call_continues() -> None:
