@@ -244,6 +244,11 @@ class Supervisor:
         waiting = [s.index for s in self.slots if not s.ready]
         if waiting:
             return f"workers not ready: {waiting}"
+        # a worker started before the first configuration arrived (bundle mode) answers
+        # 503 until it has loaded one: not ready until every worker serves some generation
+        empty = [s.index for s in self.slots if s.generation < 1]
+        if empty:
+            return f"workers without a configuration yet: {empty}"
         return None
 
     def status_doc(self) -> dict[str, Any]:
