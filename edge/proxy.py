@@ -113,11 +113,9 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
                         if resp is None and req.consumer is not None:
                             cchain = route.chain_for_consumer(req.consumer)
                             if cchain is not chain:
-                                had = {p.name for p in chain.plugins}
                                 chain = cchain
-                                extra = [h for h in cchain.rewrite if h[0].name not in had]
-                                if extra:
-                                    resp = await run_request_phase(extra, req)
+                                if cchain.joined_rewrite:
+                                    resp = await run_request_phase(cchain.joined_rewrite, req)
                         if resp is None and chain.access:
                             resp = await run_request_phase(chain.access, req)
                         if resp is None:

@@ -133,6 +133,8 @@ class CompiledRoute:
             merged = dict(self.instances)
             merged.update(consumer.instances)
             chain = PluginChain(list(merged.values()))
+            had = {p.name for p in self.chain.plugins}
+            chain.joined_rewrite = [h for h in chain.rewrite if h[0].name not in had]
             self._consumer_chains[consumer.username] = chain
         return chain
 

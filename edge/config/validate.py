@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from edge import secrets
@@ -266,6 +266,23 @@ def _ref(problems: Problems, path: str, value: Id | None, known: dict[str, int],
         problems.append((path, f"unknown {what} '{sid}'"))
 
 
+def _one_or_many(
+    problems: Problems,
+    p: str,
+    name: str,
+    one: str | None,
+    many: list[str] | None,
+    check: Callable[[Problems, str, str], None],
+) -> None:
+    """APISIX's ``x`` / ``xs`` pairs (uri/uris, host/hosts...): one of them, each checked."""
+    if one is not None and many is not None:
+        problems.append((p, f"set {name} or {name}s, not both"))
+    if one is not None:
+        check(problems, f"{p}.{name}", one)
+    for j, v in enumerate(many or []):
+        check(problems, f"{p}.{name}s[{j}]", v)
+
+
 def route_signature(r: Route) -> tuple[Any, ...]:
     """What decides whether a route matches, in canonical form (for conflict checks)."""
     hosts = r.hosts or ([r.host] if r.host else ())
@@ -289,26 +306,11 @@ def check_route(
     known: frozenset[str] | None,
 ) -> None:
     p = f"routes[{i}]"
-    if r.uri is not None and r.uris is not None:
-        problems.append((p, "set uri or uris, not both"))
     if r.uri is None and not r.uris:
         problems.append((f"{p}.uri", "a route needs uri or uris"))
-    if r.uri is not None:
-        check_uri(problems, f"{p}.uri", r.uri)
-    for j, u in enumerate(r.uris or []):
-        check_uri(problems, f"{p}.uris[{j}]", u)
-    if r.host is not None and r.hosts is not None:
-        problems.append((p, "set host or hosts, not both"))
-    if r.host is not None:
-        check_host(problems, f"{p}.host", r.host)
-    for j, h in enumerate(r.hosts or []):
-        check_host(problems, f"{p}.hosts[{j}]", h)
-    if r.remote_addr is not None and r.remote_addrs is not None:
-        problems.append((p, "set remote_addr or remote_addrs, not both"))
-    if r.remote_addr is not None:
-        check_cidr(problems, f"{p}.remote_addr", r.remote_addr)
-    for j, a in enumerate(r.remote_addrs or []):
-        check_cidr(problems, f"{p}.remote_addrs[{j}]", a)
+    _one_or_many(problems, p, "uri", r.uri, r.uris, check_uri)
+    _one_or_many(problems, p, "host", r.host, r.hosts, check_host)
+    _one_or_many(problems, p, "remote_addr", r.remote_addr, r.remote_addrs, check_cidr)
     for j, m in enumerate(r.methods or []):
         if m.upper() not in METHODS:
             problems.append((f"{p}.methods[{j}]", f"unknown method '{m}'"))

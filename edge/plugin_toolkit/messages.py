@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class MessageError(Exception):
@@ -79,13 +80,21 @@ def _raw(data: bytes, where: str) -> tuple[str, list[tuple[str, str]], bytes]:
     return lines[0], headers, body if sep else b""
 
 
+def _json(text: bytes, where: str) -> dict[str, Any]:
+    """A message given as a JSON object rather than in HTTP form."""
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        raise MessageError(f"{where}: invalid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise MessageError(f"{where}: expected a JSON object")
+    return obj
+
+
 def parse_request(data: bytes, where: str) -> RequestSpec:
     text = data.lstrip()
     if text.startswith(b"{"):
-        try:
-            obj = json.loads(text)
-        except ValueError as e:
-            raise MessageError(f"{where}: invalid JSON ({e})") from None
+        obj = _json(text, where)
         return RequestSpec(
             method=str(obj.get("method", "GET")).upper(),
             path=str(obj.get("path", "/")),
@@ -102,10 +111,7 @@ def parse_request(data: bytes, where: str) -> RequestSpec:
 def parse_response(data: bytes, where: str) -> ResponseSpec:
     text = data.lstrip()
     if text.startswith(b"{"):
-        try:
-            obj = json.loads(text)
-        except ValueError as e:
-            raise MessageError(f"{where}: invalid JSON ({e})") from None
+        obj = _json(text, where)
         status = obj.get("status", 200)
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise MessageError(f"{where}.status: expected an HTTP status code")

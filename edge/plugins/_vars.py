@@ -1,11 +1,12 @@
-"""Variables, ``$var`` templates and ``vars`` expressions for plugin configs.
+"""Variables, ``$var`` templates, ``vars`` expressions and regexes for plugin configs.
 
-Thin wrappers over ``edge.vars`` and ``edge.expr`` that turn their compile errors into
-``PluginConfigError`` carrying the plugin field, so ``edge validate`` names it.
+Thin wrappers over ``edge.vars``, ``edge.expr`` and ``re`` that turn their compile
+errors into ``PluginConfigError`` carrying the plugin field, so ``edge validate`` names it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,3 +41,11 @@ def compile_expr(rules: Any, field: str = "vars") -> Callable[[Request], bool]:
         ) from None
     except ValueError as e:
         raise PluginConfigError(field, str(e)) from None
+
+
+def regex(pattern: str | bytes, field: str, flags: int = 0) -> re.Pattern[Any]:
+    try:
+        return re.compile(pattern, flags)
+    except re.error as e:
+        shown = pattern.decode("latin-1") if isinstance(pattern, bytes) else pattern
+        raise PluginConfigError(field, f"invalid regex {shown!r}: {e}") from None

@@ -108,13 +108,16 @@ class PluginChain:
     path only iterates ``self.<phase>`` lists.
     """
 
-    __slots__ = ("plugins", *PHASES, "has_auth")
+    __slots__ = ("plugins", *PHASES, "has_auth", "joined_rewrite")
 
     def __init__(self, plugins: list[tuple[Plugin, int]]) -> None:
         # (plugin, effective priority); ties broken by name so order is deterministic
         ordered = sorted(plugins, key=lambda pp: (-pp[1], pp[0].name))
         self.plugins = [p for p, _ in ordered]
         self.has_auth = any(p.is_auth for p in self.plugins)
+        # for a route chain with a consumer's plugins merged in: the rewrite handlers of
+        # the plugins that joined with the consumer (run once the consumer is known)
+        self.joined_rewrite: list[Handler] = []
         for phase in PHASES:
             hs: list[Handler] = []
             for p in self.plugins:

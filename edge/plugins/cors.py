@@ -12,7 +12,7 @@ import re
 import msgspec
 
 from edge.context import Request, Response
-from edge.plugins import _reply
+from edge.plugins import _reply, _vars
 from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 
 _ORIGINS_RE = re.compile(r"^(\*|\*\*|null|\w+://[^,]+(,\w+://[^,]+)*)$")
@@ -33,14 +33,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _regexes(field: str, pats: list[str] | None) -> list[re.Pattern[str]]:
-    out = []
-    for i, p in enumerate(pats or []):
-        try:
-            # APISIX anchors the origin regexes (ngx.re.find with "jo" over the whole value)
-            out.append(re.compile(p))
-        except re.error as e:
-            raise PluginConfigError(f"{field}[{i}]", f"invalid regex {p!r}: {e}") from None
-    return out
+    # APISIX anchors the origin regexes (ngx.re.find with "jo" over the whole value)
+    return [_vars.regex(p, f"{field}[{i}]") for i, p in enumerate(pats or [])]
 
 
 class Cors(Plugin):

@@ -104,10 +104,7 @@ class ProxyRewrite(Plugin):
             if len(conf.regex_uri) < 2 or len(conf.regex_uri) % 2:
                 raise PluginConfigError("regex_uri", "expected [pattern, replacement, ...] pairs")
             for i in range(0, len(conf.regex_uri), 2):
-                try:
-                    rx = re.compile(conf.regex_uri[i])
-                except re.error as e:
-                    raise PluginConfigError(f"regex_uri[{i}]", f"invalid regex: {e}") from None
+                rx = _vars.regex(conf.regex_uri[i], f"regex_uri[{i}]")
                 rep = lua_replacement(conf.regex_uri[i + 1])
                 if max((int(g) for g in re.findall(r"\\g<(\d+)>", rep)), default=0) > rx.groups:
                     raise PluginConfigError(

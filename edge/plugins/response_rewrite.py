@@ -89,10 +89,7 @@ class ResponseRewrite(Plugin):
                 flags |= re.MULTILINE
             if "s" in f.options:
                 flags |= re.DOTALL
-            try:
-                rx = re.compile(f.regex.encode(), flags)
-            except re.error as e:
-                raise PluginConfigError(f"filters[{i}].regex", f"invalid regex: {e}") from None
+            rx = _vars.regex(f.regex.encode(), f"filters[{i}].regex", flags)
             rep = lua_replacement(f.replace).encode()
             try:
                 rx.sub(rep, b"")

@@ -11,7 +11,7 @@ import re
 import msgspec
 
 from edge.context import Request, Response
-from edge.plugins import _reply
+from edge.plugins import _reply, _vars
 from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 
 
@@ -37,12 +37,7 @@ class UriBlocker(Plugin):
             raise PluginConfigError("rejected_msg", "must not be empty")
         flags = re.IGNORECASE if conf.case_insensitive else 0
         for i, rule in enumerate(conf.block_rules):
-            try:
-                re.compile(rule, flags)
-            except re.error as e:
-                raise PluginConfigError(
-                    f"block_rules[{i}]", f"invalid regex {rule!r}: {e}"
-                ) from None
+            _vars.regex(rule, f"block_rules[{i}]", flags)
         self.rx = re.compile("|".join(f"(?:{r})" for r in conf.block_rules), flags)
         self.body = _reply.encode({"error_msg": conf.rejected_msg}) if conf.rejected_msg else None
 

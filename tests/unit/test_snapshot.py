@@ -285,6 +285,7 @@ def test_consumers_credentials_groups_and_chain_for_consumer() -> None:
                     "upstream": up(),
                     "plugins": {"t-auth": {}, "t-a": {"tag": "route"}},
                 },
+                {"id": "r2", "uri": "/2", "upstream": up(), "plugins": {"t-auth": {}}},
             ],
         }
     )
@@ -309,6 +310,11 @@ def test_consumers_credentials_groups_and_chain_for_consumer() -> None:
     assert route.chain_for_consumer(alice) is ca  # cached per consumer
     assert tag(route.chain_for_consumer(bob)) == "group"
     assert tag(route.chain) == "route"
+    # rewrite handlers still to run once the consumer is known: only of plugins that
+    # joined with it (t-a was already in r's chain; t-b has no rewrite phase)
+    assert ca.joined_rewrite == []
+    joined = s.routes["r2"].chain_for_consumer(alice).joined_rewrite
+    assert [(h[0].name, h[0].conf.tag) for h in joined] == [("t-a", "alice")]
 
 
 def test_credential_problems() -> None:
