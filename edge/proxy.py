@@ -29,7 +29,7 @@ from edge.errors import (
 )
 from edge.http.events import ProtocolError, RequestHead
 from edge.http.writer import LAST_CHUNK, HeadWriteError, chunk, response_head, strip_hop_by_hop
-from edge.plugins.base import Handler, run_request_phase
+from edge.plugins.base import Handler
 from edge.server import ClientGone
 from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, forward
 
@@ -67,26 +67,143 @@ def not_found() -> Response:
     return json_response(404, "404 Route Not Found")
 
 
-async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
-    """Serve one request; True when the connection may carry another one."""
-    worker = conn.worker
-    snap = worker.snapshot  # this request's configuration, whatever reloads happen
-    start = time.monotonic()
-    req = Request(
-        head.method, head.target, head.version, head.headers, conn.info, start, time.time()
-    )
+class Suspend:
+    """``run_phases`` stopped at a handler that has to be awaited: ``fn`` (an ``async
+    def`` handler, not yet called) or ``pending`` (what a sync-first handler returned),
+    at ``index`` of ``stage``."""
+
+    __slots__ = ("stage", "index", "fn", "pending")
+
+    def __init__(self, stage: int, index: int, fn: Any, pending: Any) -> None:
+        self.stage = stage
+        self.index = index
+        self.fn = fn
+        self.pending = pending
+
+
+# the stages of the request phases, in order
+_G_REWRITE, _G_ACCESS, _REWRITE, _JOINED, _ACCESS, _DONE = range(6)
+
+
+def run_phases(
+    req: Request, route: Any, g: Any, chain: Any, stage: int = 0, index: int = 0
+) -> tuple[Response | Suspend | None, Any]:
+    """Run the rewrite and access handlers from ``(stage, index)`` on, without waiting.
+
+    Returns (a local response, ``None`` to go upstream, or a ``Suspend`` at the first
+    handler that must be awaited) and the chain in force (the consumer's, once an
+    auth plugin found one). Global rules run even when no route matched, as APISIX's.
+    """
+    while stage < _DONE:
+        if stage == _G_REWRITE:
+            hs = g.rewrite if g is not None else _EMPTY
+        elif stage == _G_ACCESS:
+            hs = g.access if g is not None else _EMPTY
+        elif stage == _REWRITE:
+            if route is None:
+                return not_found(), None
+            req.route = route
+            hs = chain.rewrite
+        elif stage == _JOINED:
+            if index == 0 and req.consumer is not None and chain is route.chain:
+                chain = route.chain_for_consumer(req.consumer)
+            # empty for the route's own chain: only a consumer's chain has joiners
+            hs = chain.joined_rewrite
+        else:
+            hs = chain.access
+        if hs:
+            # handlers may change what goes upstream: the head derived from the raw
+            # request (``Request.head_source``) can no longer be reused
+            req.head_source = None
+            n = len(hs)
+            while index < n:
+                _plugin, is_async, fn = hs[index]
+                if is_async:
+                    return Suspend(stage, index, fn, None), chain
+                r = fn(req)
+                if r is not None:
+                    if isinstance(r, Response):
+                        return r, chain
+                    return Suspend(stage, index, None, r), chain
+                index += 1
+        stage += 1
+        index = 0
+    return None, chain
+
+
+async def _run_phases(
+    req: Request, route: Any, g: Any, chain: Any, s: Suspend | None = None
+) -> tuple[Response | None, Any]:
+    """``run_phases`` to the end, awaiting whatever it stops at."""
+    r: Response | Suspend | None
+    if s is None:
+        r, chain = run_phases(req, route, g, chain)
+    else:
+        r = s
+    while isinstance(r, Suspend):
+        x = await r.pending if r.fn is None else await r.fn(req)
+        if x is not None:
+            return x, chain
+        r, chain = run_phases(req, route, g, chain, r.stage, r.index + 1)
+    return r, chain
+
+
+class Resume:
+    """A request the reactor (``edge.reactor``) began and hands over: its ``Request``
+    (counted and logged once, by whoever finishes it), route, chain, and how far it
+    got: where the phases stopped (``suspend``), or the local response they made
+    (``local``, filters not run yet), or neither (the upstream step is next, after
+    ``attempt`` attempts at the nodes in ``tried``, beginning with ``node`` if set)."""
+
+    __slots__ = ("req", "route", "chain", "suspend", "local", "tried", "attempt", "node")
+
+    def __init__(
+        self,
+        req: Request,
+        route: Any,
+        chain: Any,
+        suspend: Suspend | None = None,
+        local: Response | None = None,
+        tried: set[str] | None = None,
+        attempt: int = 0,
+        node: Any = None,
+    ) -> None:
+        self.req = req
+        self.route = route
+        self.chain = chain
+        self.suspend = suspend
+        self.local = local
+        self.tried = tried
+        self.attempt = attempt
+        self.node = node
+
+
+def new_request(worker: Any, info: Any, head: RequestHead, start: float) -> Request:
+    """The ``Request`` for ``head``, counted as in flight."""
+    req = Request(head.method, head.target, head.version, head.headers, info, start, time.time())
     req.content_length = head.content_length
     req.chunked = head.chunked
     req.head_source = head.source
     req.keep_alive = (
         head.keep_alive
         and not worker.draining.is_set()
-        and conn.info.requests < worker.limits.max_keepalive_requests
+        and info.requests < worker.limits.max_keepalive_requests
     )
     req.request_id = worker.next_request_id()
-    req.read_body = _body_reader(conn, req)
     worker.requests += 1
     worker.total_requests += 1
+    return req
+
+
+async def handle(conn: HTTPConnection, head: RequestHead, resume: Resume | None = None) -> bool:
+    """Serve one request; True when the connection may carry another one."""
+    worker = conn.worker
+    snap = worker.snapshot  # this request's configuration, whatever reloads happen
+    if resume is None:
+        req = new_request(worker, conn.info, head, time.monotonic())
+    else:
+        req = resume.req
+    req.read_body = _body_reader(conn, req)
     g = snap.global_chain if snap is not None else None
     chain: Any = None
     resp: Response | None = None
@@ -95,31 +212,17 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
             if snap is None:
                 resp = json_response(503, "503 Service Unavailable: no configuration loaded")
             else:
-                route = snap.router.match(req)
-                if g is not None:
-                    # (empty handler lists are common: skip the coroutine entirely)
-                    if g.rewrite:
-                        resp = await run_request_phase(g.rewrite, req)
-                    if resp is None and g.access:
-                        resp = await run_request_phase(g.access, req)
+                if resume is None:
+                    route = snap.router.match(req)
+                    resp, chain = await _run_phases(
+                        req, route, g, route.chain if route is not None else None
+                    )
+                else:
+                    route, chain, resp = resume.route, resume.chain, resume.local
+                    if resume.suspend is not None:
+                        resp, chain = await _run_phases(req, route, g, chain, resume.suspend)
                 if resp is None:
-                    if route is None:
-                        resp = not_found()
-                    else:
-                        req.route = route
-                        chain = route.chain
-                        if chain.rewrite:
-                            resp = await run_request_phase(chain.rewrite, req)
-                        if resp is None and req.consumer is not None:
-                            cchain = route.chain_for_consumer(req.consumer)
-                            if cchain is not chain:
-                                chain = cchain
-                                if cchain.joined_rewrite:
-                                    resp = await run_request_phase(cchain.joined_rewrite, req)
-                        if resp is None and chain.access:
-                            resp = await run_request_phase(chain.access, req)
-                        if resp is None:
-                            resp = await _proxy(conn, req, route, g, chain)
+                    resp = await _proxy(conn, req, route, g, chain, resume)
             if resp is not None:
                 await _send_local(conn, req, resp, g, chain)
         except ClientGone:
@@ -157,7 +260,7 @@ async def handle(conn: HTTPConnection, head: RequestHead) -> bool:
         req.bytes_in = conn.body_bytes
         req.bytes_out = conn.bytes_out
         if (g is not None and g.log) or (chain is not None and chain.log):
-            _log_phase(req, resp, g, chain)
+            log_phase(req, resp, g, chain)
         worker.access_log.write(req, time.monotonic())
         worker.requests -= 1
     return req.keep_alive
@@ -178,7 +281,7 @@ def _body_reader(conn: HTTPConnection, req: Request) -> Callable[[int], Awaitabl
     return read_body
 
 
-def _log_phase(req: Request, resp: Response | None, g: Any, chain: Any) -> None:
+def log_phase(req: Request, resp: Response | None, g: Any, chain: Any) -> None:
     for c in (g, chain):
         if c is None or not c.log:
             continue
@@ -200,7 +303,19 @@ async def _header_filters(req: Request, resp: Response, g: Any, chain: Any) -> R
     return resp
 
 
-def _body_filters(g: Any, chain: Any) -> list[Handler]:
+def header_filters_sync(req: Request, resp: Response, g: Any, chain: Any) -> Response:
+    """``_header_filters`` for chains whose ``sync_response`` is true (the reactor)."""
+    for c in (g, chain):
+        if c is None:
+            continue
+        for _plugin, _is_async, fn in c.header_filter:
+            r = fn(req, resp)
+            if r is not None:
+                resp = r
+    return resp
+
+
+def body_filters(g: Any, chain: Any) -> list[Handler]:
     gf = g.body_filter if g is not None else _EMPTY
     cf = chain.body_filter if chain is not None else _EMPTY
     if not gf:
@@ -216,6 +331,14 @@ async def _filter_body(
     return data
 
 
+def filter_body_sync(
+    handlers: list[Handler], req: Request, resp: Response, data: bytes, eof: bool
+) -> bytes:
+    for _plugin, _is_async, fn in handlers:
+        data = fn(req, resp, data, eof)
+    return data
+
+
 def _connection_header(req: Request, resp: Response) -> None:
     if not req.keep_alive:
         resp.headers.set("Connection", "close")
@@ -223,23 +346,9 @@ def _connection_header(req: Request, resp: Response) -> None:
         resp.headers.set("Connection", "keep-alive")
 
 
-async def _send_local(
-    conn: HTTPConnection,
-    req: Request,
-    resp: Response,
-    g: Any,
-    chain: Any,
-    filters: bool = True,
-) -> None:
-    """Send a response made by edge or a plugin (whole body known)."""
-    if filters:
-        resp = await _header_filters(req, resp, g, chain)
-    body = resp.body or b""
-    if filters:
-        bf = _body_filters(g, chain)
-        if bf:
-            body = await _filter_body(bf, req, resp, body, True)
-    if not conn.body_done:
+def local_bytes(req: Request, resp: Response, body: bytes, body_done: bool) -> bytes:
+    """What goes to the client for a local response whose filters have run."""
+    if not body_done:
         # the request body was not read: its bytes would be taken for the next request
         req.keep_alive = False
     resp.headers.set("Content-Length", str(len(body)))
@@ -256,7 +365,26 @@ async def _send_local(
         req.status = 500
         head = response_head(500, resp.headers)
         body = resp.body or b""
-    await conn.send(head if req.method == "HEAD" else head + body)
+    return head if req.method == "HEAD" else head + body
+
+
+async def _send_local(
+    conn: HTTPConnection,
+    req: Request,
+    resp: Response,
+    g: Any,
+    chain: Any,
+    filters: bool = True,
+) -> None:
+    """Send a response made by edge or a plugin (whole body known)."""
+    if filters:
+        resp = await _header_filters(req, resp, g, chain)
+    body = resp.body or b""
+    if filters:
+        bf = body_filters(g, chain)
+        if bf:
+            body = await _filter_body(bf, req, resp, body, True)
+    await conn.send(local_bytes(req, resp, body, conn.body_done))
 
 
 async def _request_body(conn: HTTPConnection, req: Request, chain: Any) -> RequestBody:
@@ -330,7 +458,7 @@ class _FilteredBody:
         return await _filter_stream_chunk(self.filters, self.req, data, self.ended)
 
 
-def _timeouts(route: Any, upstream: Any) -> tuple[float, float, float]:
+def timeouts(route: Any, upstream: Any) -> tuple[float, float, float]:
     t = getattr(route, "timeout", None)
     if t is None:
         return upstream.timeouts  # type: ignore[no-any-return]
@@ -340,7 +468,7 @@ def _timeouts(route: Any, upstream: Any) -> tuple[float, float, float]:
 
 
 async def _proxy(
-    conn: HTTPConnection, req: Request, route: Any, g: Any, chain: Any
+    conn: HTTPConnection, req: Request, route: Any, g: Any, chain: Any, resume: Resume | None
 ) -> Response | None:
     """Relay the request upstream and stream the response back. Returns a Response
     only when there is no upstream to ask (the caller sends it)."""
@@ -352,7 +480,18 @@ async def _proxy(
         body = _NO_BODY
     else:
         body = await _request_body(conn, req, chain)
-    ex = await forward(worker.pools, worker.health, req, upstream, body, _timeouts(route, upstream))
+    r = resume
+    ex = await forward(
+        worker.pools,
+        worker.health,
+        req,
+        upstream,
+        body,
+        timeouts(route, upstream),
+        r.tried if r is not None else None,
+        r.attempt if r is not None else 0,
+        r.node if r is not None else None,
+    )
     try:
         return await _relay(conn, req, ex, g, chain)
     except BaseException:
@@ -360,64 +499,74 @@ async def _proxy(
         raise
 
 
-async def _relay(
-    conn: HTTPConnection, req: Request, ex: Exchange, g: Any, chain: Any
-) -> Response | None:
-    uh = ex.head
-    status = uh.status
-    req.upstream_status = status
-    req.upstream_latency = ex.latency
-    bf = _body_filters(g, chain)
-    filtered = bool(bf or (g is not None and g.header_filter) or chain.header_filter)
-    resp: Response | None = None
-    if filtered:
-        headers = uh.headers
-        strip_hop_by_hop(headers)
-        resp = Response(status, headers)
-        resp.reason = uh.reason
-        if (g is not None and g.header_filter) or chain.header_filter:
-            resp = await _header_filters(req, resp, g, chain)
-        if resp.local:
-            # a header filter answered instead of the upstream (filters already ran)
-            ex.abort()
-            await _send_local(conn, req, resp, g, chain, filters=False)
-            return None
-        status = resp.status
-    bodiless = req.method == "HEAD" or status == 204 or status == 304
-    mode = 0  # 0: none, 1: length, 2: chunked, 3: until close
-    if not bodiless:
-        if uh.content_length is not None and not bf:
+def upstream_response(uh: Any) -> Response:
+    """The upstream's head as a ``Response`` for header and body filters."""
+    headers = uh.headers
+    strip_hop_by_hop(headers)
+    resp = Response(uh.status, headers)
+    resp.reason = uh.reason
+    return resp
+
+
+def downstream_head(
+    req: Request, uh: Any, resp: Response | None, rechunk: bool, body_done: bool, uconn: Any
+) -> tuple[int, bytes]:
+    """The framing mode of the body (0: none, 1: length, 2: chunked, 3: until close)
+    and the head that goes to the client. ``resp`` is the filtered response, or None
+    when no filter looked at it; ``rechunk``: body filters may change the length."""
+    status = resp.status if resp is not None else uh.status
+    mode = 0
+    if not (req.method == "HEAD" or status == 204 or status == 304):
+        if uh.content_length is not None and not rechunk:
             mode = 1
         elif req.version == "1.1":
             mode = 2
         else:
             mode = 3
             req.keep_alive = False
-    if not conn.body_done:
+    if not body_done:
         req.keep_alive = False
     req.status = status
     # with no filter in the way, the head sent downstream is a function of the
     # upstream head's bytes and of these: a repeated upstream head reuses it
-    src = None if filtered else uh.source
+    src = None if resp is not None else uh.source
     key = (src, mode, req.keep_alive, req.version)
-    cached = ex.conn.head_cache
+    cached = uconn.head_cache
     if src is not None and cached is not None and cached[0] == key:
-        head = cached[1]
-    else:
-        if resp is None:
-            headers = uh.headers
-            strip_hop_by_hop(headers)
-            resp = Response(status, headers)
-            resp.reason = uh.reason
-        headers = resp.headers  # a filter may have swapped in another Response
-        if mode >= 2:
-            headers.remove("content-length")
-            if mode == 2:
-                headers.add("Transfer-Encoding", "chunked")
-        _connection_header(req, resp)
-        head = response_head(status, headers)
-        if src is not None:
-            ex.conn.head_cache = (key, head)
+        return mode, cached[1]
+    if resp is None:
+        resp = upstream_response(uh)
+    headers = resp.headers
+    if mode >= 2:
+        headers.remove("content-length")
+        if mode == 2:
+            headers.add("Transfer-Encoding", "chunked")
+    _connection_header(req, resp)
+    head = response_head(status, headers)
+    if src is not None:
+        uconn.head_cache = (key, head)
+    return mode, head
+
+
+async def _relay(
+    conn: HTTPConnection, req: Request, ex: Exchange, g: Any, chain: Any
+) -> Response | None:
+    uh = ex.head
+    req.upstream_status = uh.status
+    req.upstream_latency = ex.latency
+    bf = body_filters(g, chain)
+    hf = (g is not None and g.header_filter) or chain.header_filter
+    resp: Response | None = None
+    if bf or hf:
+        resp = upstream_response(uh)
+        if hf:
+            resp = await _header_filters(req, resp, g, chain)
+        if resp.local:
+            # a header filter answered instead of the upstream (filters already ran)
+            ex.abort()
+            await _send_local(conn, req, resp, g, chain, filters=False)
+            return None
+    mode, head = downstream_head(req, uh, resp, bool(bf), conn.body_done, ex.conn)
     if mode == 0:
         await conn.send(head)
         # consume the (empty) body's end so the connection goes back to the pool

@@ -35,7 +35,7 @@ from edge.http.events import (
 from edge.http.headers import Headers
 from edge.http.parser import RequestParser
 from edge.http.writer import CONTINUE_100, response_head
-from edge.transport import transport_for
+from edge.transport import FdTransport, transport_for
 from edge.worker_state import WorkerState
 
 log = logging.getLogger("edge.server")
@@ -100,13 +100,14 @@ async def serve_listener(
 
 
 async def _serve_connection(stream: trio.abc.Stream, worker: WorkerState, lconf: Any) -> None:
+    adopted = False
     try:
         (paddr, pport), (saddr, sport) = _sockname(stream)
         info = ConnInfo(paddr, pport, saddr, sport, worker.next_conn_id())
         initial = b""
         if worker.conn_setup is not None:
             stream, initial = await worker.conn_setup(stream, info, lconf)
-        await HTTPConnection(stream, worker, info, initial).serve()
+        adopted = await HTTPConnection(stream, worker, info, initial).serve()
     except _BROKEN:
         pass
     except ClientError as e:
@@ -115,9 +116,42 @@ async def _serve_connection(stream: trio.abc.Stream, worker: WorkerState, lconf:
     except Exception:
         log.exception("connection handler crashed")
     finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
-        worker.conn_closed()
+        if not adopted:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
+            worker.conn_closed()
+
+
+async def serve_handed_over(conn: HTTPConnection, head: RequestHead, resume: Any) -> None:
+    """Finish a request the reactor began (``edge.reactor``), then serve the
+    connection on in trio until it is idle and can go back."""
+    adopted = False
+    try:
+        adopted = await conn.serve((head, resume))
+    except _BROKEN:
+        pass
+    except Exception:
+        log.exception("connection handler crashed")
+    finally:
+        if not adopted:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(conn.stream)
+            conn.worker.conn_closed()
+
+
+def refusal(worker: WorkerState, info: ConnInfo, exc: ProtocolError) -> tuple[Request, bytes]:
+    """The log record and the bytes of the answer to a request that could not be parsed."""
+    now = time.monotonic()
+    req = Request("-", "-", "1.1", Headers(), info, now, time.time())
+    req.request_id = worker.next_request_id()
+    req.status = exc.status
+    req.keep_alive = False
+    log.info("refused request from %s: %s (%d)", info.client_addr, exc, exc.status)
+    resp = json_response(exc.status, str(exc))
+    body = resp.body or b""
+    resp.headers.set("Content-Length", str(len(body)))
+    resp.headers.set("Connection", "close")
+    return req, response_head(exc.status, resp.headers) + body
 
 
 class HTTPConnection:
@@ -143,14 +177,19 @@ class HTTPConnection:
     )
 
     def __init__(
-        self, stream: trio.abc.Stream, worker: WorkerState, info: ConnInfo, initial: bytes = b""
+        self,
+        stream: trio.abc.Stream,
+        worker: WorkerState,
+        info: ConnInfo,
+        initial: bytes = b"",
+        parser: RequestParser | None = None,
     ) -> None:
         self.stream = stream
         self.tr = transport_for(stream)
         self.worker = worker
         self.info = info
         self.limits = worker.limits
-        self.parser = RequestParser(worker.limits)
+        self.parser = parser if parser is not None else RequestParser(worker.limits)
         if initial:
             self.parser.receive_data(initial)
         self.head: RequestHead | None = None
@@ -166,34 +205,52 @@ class HTTPConnection:
         self.deadline = math.inf
         self.idle = False
 
-    async def serve(self) -> None:
+    async def serve(self, first: tuple[RequestHead, Any] | None = None) -> bool:
+        """Serve requests until the connection closes; True when it went to the reactor
+        instead (which then owns the stream). ``first``: a request head the reactor
+        read, and the ``edge.proxy.Resume`` of how far it got with it."""
         from edge.proxy import handle
 
         worker = self.worker
+        reactor = worker.reactor if type(self.tr) is FdTransport else None
         # one scope for the connection's life: the worker's reaper (or a drain) cancels
         # it when the keep-alive or head timeout of a registered wait has passed
         with trio.CancelScope() as scope:
             self.scope = scope
             while True:
-                head = await self._read_head()
-                if head is None:
-                    return
+                resume = None
+                if first is not None:
+                    head, resume = first
+                    first = None
+                else:
+                    if (
+                        reactor is not None
+                        and not self.parser.trailing_data
+                        and not worker.draining.is_set()
+                    ):
+                        reactor.adopt(self.stream, self.info, self.parser)
+                        return True
+                    head = await self._read_head()
+                    if head is None:
+                        return False
                 self.head = head
                 self.body_done = not head.has_body
-                if self.body_done:
+                if self.body_done and resume is None:
                     # a bodiless request's END_OF_MESSAGE is already decided: consume it
                     self.parser.next_event()
                 self.body_bytes = 0
                 self.continue_sent = False
                 self.response_started = False
                 self.bytes_out = 0
-                self.info.requests += 1
-                keep = await handle(self, head)
+                if resume is None:
+                    self.info.requests += 1
+                keep = await handle(self, head, resume)
                 if not keep or not self.body_done or worker.draining.is_set():
-                    return
+                    return False
         if self.head_started:
             # the head timeout fired with part of a request received: say so, then close
             await self._refuse(ProtocolError("timed out reading the request head", 408))
+        return False
 
     # -- request head -------------------------------------------------------------------
 
@@ -261,19 +318,10 @@ class HTTPConnection:
 
     async def _refuse(self, exc: ProtocolError) -> None:
         """Answer a request we could not parse, log it, and let the connection close."""
-        now = time.monotonic()
-        req = Request("-", "-", "1.1", Headers(), self.info, now, time.time())
-        req.request_id = self.worker.next_request_id()
-        req.status = exc.status
-        req.keep_alive = False
-        log.info("refused request from %s: %s (%d)", self.info.client_addr, exc, exc.status)
-        resp = json_response(exc.status, str(exc))
-        body = resp.body or b""
-        resp.headers.set("Content-Length", str(len(body)))
-        resp.headers.set("Connection", "close")
+        req, data = refusal(self.worker, self.info, exc)
         try:
             with trio.move_on_after(self.limits.send_timeout):
-                await self.tr.send_rest(response_head(exc.status, resp.headers) + body)
+                await self.tr.send_rest(data)
         except _BROKEN:
             pass
         self.worker.access_log.write(req, time.monotonic())

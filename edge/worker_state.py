@@ -70,6 +70,7 @@ class WorkerState:
         limits: Limits = DEFAULT_LIMITS,
         access_log: AccessLog | None = None,
         conn_setup: ConnSetup | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.limits = limits
         self.access_log = access_log if access_log is not None else AccessLog(None)
@@ -80,11 +81,14 @@ class WorkerState:
         self.requests = 0
         self.total_requests = 0
         self.conn_setup = conn_setup
+        self.fast_path = fast_path
         # cancel scopes of accept loops
         self._accept_scopes: set[trio.CancelScope] = set()
         # downstream connections waiting for (the rest of) a request head; each has
         # ``deadline`` (monotonic), ``idle`` and ``expire()``
         self.waiting_conns: set[Any] = set()
+        # the keep-alive fast path (``edge.reactor``), running while ``run`` does
+        self.reactor: Any = None
         self._quiet = trio.Event()
         # request ids: a per-process random prefix plus a counter (unique, no syscalls)
         self._id_prefix = os.urandom(6).hex()
@@ -120,8 +124,12 @@ class WorkerState:
         # the worker: move it out of the cyclic GC's sight, so collections triggered by
         # per-request garbage stop re-walking it (they showed up as latency spikes)
         gc.freeze()
+        from edge.reactor import Reactor
+
         async with trio.open_nursery() as nursery:
             await nursery.start(self.health.run)
+            if self.fast_path:
+                await nursery.start(Reactor(self).run)
             task_status.started()
             try:
                 ticks = 0

@@ -213,7 +213,9 @@ async def _one_request(
 ) -> None:
     req = _request(spec)
     try:
-        local = await plugin.access(req)
+        local = plugin.access(req)
+        if local is not None and not isinstance(local, Response):
+            local = await local  # sync-first: an awaitable only when the guest must wait
     except ClientError as e:
         local = Response(e.status, Headers([("Content-Type", "text/plain")]), str(e).encode())
     if local is not None:

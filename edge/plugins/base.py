@@ -18,7 +18,11 @@ class overrides, once, at compile time):
 
 ``rewrite``, ``access``, ``request_body_filter``, ``header_filter`` and
 ``body_filter`` may be ``async def`` (a WASM http_call, limit-req's delay); the chain
-awaits only those, decided at compile time. ``log`` is always synchronous.
+awaits only those, decided at compile time. ``rewrite`` and ``access`` may also be
+sync-first: a plain function that returns an awaitable instead of ``Response | None``
+only when it does have to wait (a WASM plugin whose guest made an http_call), so the
+common case stays on the reactor's fast path (``edge.reactor``). ``log`` is always
+synchronous.
 """
 
 from __future__ import annotations
@@ -28,8 +32,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import msgspec
-
-from edge.context import Request, Response
 
 PHASES = ("rewrite", "access", "request_body_filter", "header_filter", "body_filter", "log")
 
@@ -108,7 +110,7 @@ class PluginChain:
     path only iterates ``self.<phase>`` lists.
     """
 
-    __slots__ = ("plugins", *PHASES, "has_auth", "joined_rewrite")
+    __slots__ = ("plugins", *PHASES, "has_auth", "joined_rewrite", "sync_response")
 
     def __init__(self, plugins: list[tuple[Plugin, int]]) -> None:
         # (plugin, effective priority); ties broken by name so order is deterministic
@@ -125,18 +127,11 @@ class PluginChain:
                     fn = getattr(p, phase)
                     hs.append((p, inspect.iscoroutinefunction(fn), fn))
             setattr(self, phase, hs)
+        # the reactor relays a response itself only when no filter has to be awaited
+        self.sync_response = not any(
+            h[1]
+            for h in self.header_filter + self.body_filter  # type: ignore[attr-defined]
+        )
 
     def __repr__(self) -> str:
         return f"PluginChain({[p.name for p in self.plugins]})"
-
-
-async def run_request_phase(handlers: list[Handler], req: Request) -> Response | None:
-    """Run ``rewrite`` or ``access`` handlers; the first local response ends the phase."""
-    # handlers may change what goes upstream: the head derived from the raw request
-    # (``Request.head_source``) can no longer be reused
-    req.head_source = None
-    for _plugin, is_async, fn in handlers:
-        r = await fn(req) if is_async else fn(req)
-        if r is not None:
-            return r
-    return None

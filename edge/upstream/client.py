@@ -72,6 +72,7 @@ class UpstreamConn:
         "deadline",
         "timed_out",
         "head_cache",
+        "polled",
     )
 
     def __init__(
@@ -98,6 +99,8 @@ class UpstreamConn:
         # the downstream head last made from a repeated head of this connection's
         # responses (see ``edge.proxy._relay``): ((source, mode, keep_alive, version), bytes)
         self.head_cache: tuple[tuple[Any, int, bool, str], bytes] | None = None
+        # registered (edge-triggered) in the reactor's epoll: done once per connection
+        self.polled = False
 
     def expire(self) -> None:
         self.timed_out = True
@@ -158,10 +161,10 @@ class UpstreamPools:
             self._ssl[key] = ctx
         return ctx
 
-    async def acquire(
-        self, upstream: Any, node: Any, sni: str | None, connect_timeout: float
-    ) -> tuple[UpstreamConn, bool]:
-        """A connection to ``node`` and whether it is a reused one."""
+    def take_idle(
+        self, upstream: Any, node: Any, sni: str | None
+    ) -> tuple[NodePool[UpstreamConn], UpstreamConn | None]:
+        """The node's pool and a live idle connection from it (counted in use), if any."""
         size, idle_timeout, max_requests = upstream.keepalive
         # the client certificate is part of the identity: upstreams presenting different
         # ones (or none) never share a connection
@@ -173,11 +176,21 @@ class UpstreamPools:
             for c in expired:
                 c.close_now()
             if conn is None:
-                break
+                pool.discard()
+                return pool, None
             if not conn.looks_dead(now):
-                return conn, True
+                return pool, conn
             conn.close_now()
             pool.discard()
+
+    async def acquire(
+        self, upstream: Any, node: Any, sni: str | None, connect_timeout: float
+    ) -> tuple[UpstreamConn, bool]:
+        """A connection to ``node`` and whether it is a reused one."""
+        pool, conn = self.take_idle(upstream, node, sni)
+        if conn is not None:
+            return conn, True
+        pool.in_use += 1
         try:
             stream = await self._connect(upstream, node, sni, connect_timeout)
         except BaseException:
@@ -356,6 +369,22 @@ def _sni(upstream: Any, node: Any, host_header: str) -> str | None:
     return node.addr[0]
 
 
+def may_retry(
+    e: UpstreamError, method: str, attempt: int, retries: int, deadline: float, replayable: bool
+) -> bool:
+    """Whether a failed attempt (the ``attempt``-th) may be followed by another."""
+    sent = not isinstance(e, UpstreamConnectError) and not (
+        isinstance(e, UpstreamTimeout) and str(e) == "connect timeout"
+    )
+    return not (
+        attempt > retries
+        or time.monotonic() >= deadline
+        or not replayable
+        or (sent and method not in IDEMPOTENT)
+        or isinstance(e, UpstreamProtocolError)
+    )
+
+
 async def forward(
     pools: UpstreamPools,
     health: Any,
@@ -363,18 +392,25 @@ async def forward(
     upstream: Any,
     body: RequestBody,
     timeouts: tuple[float, float, float],
+    tried: set[str] | None = None,
+    attempt: int = 0,
+    first: Any = None,
 ) -> Exchange:
     """Send ``req`` to a node of ``upstream``, retrying per the rules above; returns the
-    exchange holding the response head. Raises an ``UpstreamError`` when out of tries."""
+    exchange holding the response head. Raises an ``UpstreamError`` when out of tries.
+    ``tried`` and ``attempt``: the nodes and the count of attempts already made (by the
+    reactor, which hands a retry over to here); ``first``: the node to try first (the
+    reactor's, whose pooled connection turned out stale)."""
     balancer = upstream.balancer
     healthy = health.predicate(upstream)
     view = health.view(upstream)
-    tried: set[str] = set()
+    if tried is None:
+        tried = set()
     retries = upstream.retries
     deadline = time.monotonic() + upstream.retry_timeout if upstream.retry_timeout else math.inf
-    attempt = 0
     while True:
-        node = balancer.pick(req, tried, healthy)
+        node = first if first is not None else balancer.pick(req, tried, healthy)
+        first = None
         if node is None:
             raise NoUpstreamNode("no upstream node available")
         tried.add(node.key)
@@ -388,16 +424,7 @@ async def forward(
             if view is not None:
                 view.report_failure(node, TIMEOUT if isinstance(e, UpstreamTimeout) else TCP)
             attempt += 1
-            sent = not isinstance(e, UpstreamConnectError) and not (
-                isinstance(e, UpstreamTimeout) and str(e) == "connect timeout"
-            )
-            if (
-                attempt > retries
-                or time.monotonic() >= deadline
-                or not body.replayable
-                or (sent and req.method not in IDEMPOTENT)
-                or isinstance(e, UpstreamProtocolError)
-            ):
+            if not may_retry(e, req.method, attempt, retries, deadline, body.replayable):
                 raise
             continue
         latency = time.monotonic() - t0
@@ -406,6 +433,35 @@ async def forward(
         if view is not None:
             view.report_status(node, ex.head.status)
         return ex
+
+
+def forward_head(req: Request, host: str, content_length: int | None, chunked: bool) -> bytes:
+    """The request head that goes upstream. An unchanged repeat of the connection's
+    previous request head forwards as the same bytes (everything else the head
+    depends on is fixed per connection). Raises ``ClientError`` for a head that
+    cannot be written (a plugin set an invalid header)."""
+    src = req.head_source
+    cache = req.conn.fwd_cache
+    if (
+        src is not None
+        and cache is not None
+        and cache[0] is src
+        and cache[1] == host
+        and cache[2] == content_length
+        and cache[3] == chunked
+    ):
+        return cache[4]
+    try:
+        head = request_head(
+            req.method,
+            req.uri,
+            Headers.from_lowered(upstream_headers(req, host, content_length, chunked)),
+        )
+    except HeadWriteError as e:
+        raise ClientError(f"cannot forward request: {e}") from None
+    if src is not None:
+        req.conn.fwd_cache = (src, host, content_length, chunked, head)
+    return head
 
 
 async def _attempt(
@@ -419,32 +475,7 @@ async def _attempt(
     connect_t, send_t, read_t = timeouts
     host = upstream_host(req, upstream, node)
     sni = _sni(upstream, node, host)
-    # an unchanged repeat of the connection's previous request head forwards as the
-    # same bytes (everything else the head depends on is fixed per connection)
-    src = req.head_source
-    cache = req.conn.fwd_cache
-    if (
-        src is not None
-        and cache is not None
-        and cache[0] is src
-        and cache[1] == host
-        and cache[2] == body.content_length
-        and cache[3] == body.chunked
-    ):
-        head = cache[4]
-    else:
-        try:
-            head = request_head(
-                req.method,
-                req.uri,
-                Headers.from_lowered(
-                    upstream_headers(req, host, body.content_length, body.chunked)
-                ),
-            )
-        except HeadWriteError as e:
-            raise ClientError(f"cannot forward request: {e}") from None
-        if src is not None:
-            req.conn.fwd_cache = (src, host, body.content_length, body.chunked, head)
+    head = forward_head(req, host, body.content_length, body.chunked)
     for fresh_try in (False, True):
         conn, reused = await pools.acquire(upstream, node, sni, connect_t)
         try:
