@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from edge.plugins.base import CompileEnv
-from edge.wasm.plugin import make_factory
+from edge.wasm.plugin import make_factory, run_access
 from tests.support.upstream import Upstream
 from tests.support.wasm import make_request, make_response, make_runtime
 from tests.support.wasm_build import as_sdk_example, header, run, rust_sdk_example
@@ -165,7 +165,7 @@ async def test_ticks_on_the_production_runtime(example: Callable[[str], Path]) -
 
     async def ticks_seen() -> int:
         req = make_request()
-        assert await plugin.access(req) is None
+        assert await run_access(plugin, req) is None
         plugin.log(req, make_response())
         return int(req.headers.get("x-ticks") or 0)
 

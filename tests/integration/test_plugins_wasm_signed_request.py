@@ -219,3 +219,21 @@ def test_bad_configuration_is_rejected_naming_the_field(
     r = run(signed, conf)
     assert not r["configured"]
     assert field in r["config_error"], r["config_error"]
+
+
+def test_repeated_and_absent_signed_headers(signed: Path) -> None:
+    # the plugin reads the header map once: the first of repeated values is signed, an
+    # absent header signs as "", and host (carried as :authority) still counts
+    names = ("host", "x-tenant", "x-absent")
+    conf = dict(CONF, signed_headers=list(names))
+    stamp = str(int(time.time()))
+    sig = sign("GET", "/", stamp, {"host": "api.example", "x-tenant": "acme"}, b"", names=names)
+    base = [("X-Edge-Timestamp", stamp), ("X-Edge-Signature", sig), ("X-Edge-Key-Id", "acme")]
+    ok = run(
+        signed,
+        conf,
+        headers=[("Host", "api.example"), ("X-Tenant", "acme"), ("X-Tenant", "other"), *base],
+    )
+    assert ok["client"]["status"] == 200, ok["client"]["body"]
+    other_host = run(signed, conf, headers=[("Host", "api.other"), ("X-Tenant", "acme"), *base])
+    assert other_host["client"]["status"] == 401

@@ -3,11 +3,13 @@
 const HEXCHARS = "0123456789abcdef";
 
 export function toHex(data: Uint8Array): string {
-  let out = "";
+  // one array and one string: concatenating per byte allocated three strings a byte
+  const codes = new Array<i32>(data.length * 2);
   for (let i = 0; i < data.length; i++) {
-    out += HEXCHARS.charAt(data[i] >> 4) + HEXCHARS.charAt(data[i] & 15);
+    unchecked((codes[2 * i] = HEXCHARS.charCodeAt(data[i] >> 4)));
+    unchecked((codes[2 * i + 1] = HEXCHARS.charCodeAt(data[i] & 15)));
   }
-  return out;
+  return String.fromCharCodes(codes);
 }
 
 function hexNibble(c: i32): i32 {

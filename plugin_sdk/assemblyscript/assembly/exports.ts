@@ -1,10 +1,7 @@
-// Re-export this from a plugin's entry file so the host finds the callbacks.
+// Re-export this from a plugin's entry file so the host finds the callbacks (all of
+// them; see exports_base.ts to export only the ones a plugin implements).
+export * from "./exports_base";
 export {
-  proxy_abi_version_0_2_1,
-  malloc,
-  proxy_on_context_create,
-  proxy_on_vm_start,
-  proxy_on_configure,
   proxy_on_tick,
   proxy_on_queue_ready,
   proxy_on_request_headers,
@@ -14,7 +11,5 @@ export {
   proxy_on_response_body,
   proxy_on_response_trailers,
   proxy_on_http_call_response,
-  proxy_on_done,
   proxy_on_log,
-  proxy_on_delete,
 } from "./runtime";

@@ -1,6 +1,8 @@
 // The smallest useful filter in AssemblyScript: adds a response header.
 import { Action, Context, HttpContext, RootContext, registerRootContext } from "@edge/proxy-wasm-sdk/assembly/index";
-export * from "@edge/proxy-wasm-sdk/assembly/exports";
+// only the callback it implements: requests and response bodies never enter the VM
+export * from "@edge/proxy-wasm-sdk/assembly/exports_base";
+export { proxy_on_response_headers } from "@edge/proxy-wasm-sdk/assembly/exports";
 
 class Root extends RootContext {
   createHttpContext(contextId: u32): HttpContext | null {

@@ -18,4 +18,8 @@ impl HttpContext for Filter {
     }
 }
 
-main! { set_root_context(|_| Box::new(Root)); }
+main! {
+    // only the callback it implements: requests and response bodies never enter the VM
+    hooks: [on_http_response_headers];
+    set_root_context(|_| Box::new(Root));
+}

@@ -1,4 +1,10 @@
-//! The `proxy_on_*` exports: route each host callback to the right context object.
+//! The `proxy_on_*` callbacks: route each host callback to the right context object.
+//!
+//! The callbacks every plugin needs (context create/delete, vm start, configure, done)
+//! are exported here. The others are plain functions that `main!` exports from the
+//! plugin crate, only those its `hooks` list names: the host skips a phase whose
+//! callback a module does not export, which is much cheaper than calling a default
+//! that does nothing (see `main!`).
 //!
 //! A context is taken out of its table for the duration of its callback, so plugin code
 //! may call back into the SDK (http_call registration, creating contexts) without a
@@ -128,48 +134,48 @@ pub extern "C" fn proxy_on_configure(context_id: u32, size: usize) -> u32 {
     with_root(context_id, false, |r| r.on_configure(size)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_tick(context_id: u32) {
+#[doc(hidden)]
+pub fn proxy_on_tick(context_id: u32) {
     with_root(context_id, (), |r| r.on_tick())
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_queue_ready(context_id: u32, queue_id: u32) {
+#[doc(hidden)]
+pub fn proxy_on_queue_ready(context_id: u32, queue_id: u32) {
     with_root(context_id, (), |r| r.on_queue_ready(queue_id))
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_request_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_request_headers(num_headers, end_of_stream != 0)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_request_body(body_size, end_of_stream != 0)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_request_trailers(context_id: u32, num_trailers: usize) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_request_trailers(context_id: u32, num_trailers: usize) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_request_trailers(num_trailers)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_response_headers(context_id: u32, num_headers: usize, end_of_stream: u32) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_response_headers(num_headers, end_of_stream != 0)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_response_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_response_body(body_size, end_of_stream != 0)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_response_trailers(context_id: u32, num_trailers: usize) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_response_trailers(context_id: u32, num_trailers: usize) -> u32 {
     with_http(context_id, Action::Continue, |h| h.on_http_response_trailers(num_trailers)) as u32
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_http_call_response(
+#[doc(hidden)]
+pub fn proxy_on_http_call_response(
     _context_id: u32,
     token_id: u32,
     num_headers: usize,
@@ -201,8 +207,8 @@ pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
     }
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_log(context_id: u32) {
+#[doc(hidden)]
+pub fn proxy_on_log(context_id: u32) {
     with_http(context_id, (), |h| h.on_log())
 }
 

@@ -79,13 +79,16 @@ fn lossy(bytes: Vec<u8>) -> String {
 }
 
 pub fn get_map_bytes(map: MapType) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pairs::deserialize(&get_map_raw(map)?).ok_or(Error::SerializationFailure)
+}
+
+/// A whole header map in the wire format, as the host sent it: decode it with
+/// `pairs::split` to read the pairs without copying each key and value.
+pub fn get_map_raw(map: MapType) -> Result<Bytes> {
     let mut ptr = null_mut();
     let mut len = 0usize;
     check(unsafe { ffi::proxy_get_header_map_pairs(map as u32, &mut ptr, &mut len) })?;
-    match take(ptr, len) {
-        None => Ok(Vec::new()),
-        Some(buf) => pairs::deserialize(&buf).ok_or(Error::SerializationFailure),
-    }
+    Ok(take(ptr, len).unwrap_or_default())
 }
 
 /// Every pair of a header map, in order; non-UTF-8 bytes are replaced.

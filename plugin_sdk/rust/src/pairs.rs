@@ -30,6 +30,12 @@ fn read_u32(buf: &[u8], at: usize) -> Option<usize> {
 /// Decodes the wire format; `None` when the bytes are truncated or inconsistent (the host
 /// is trusted, but a malformed map must not become an out-of-bounds slice panic).
 pub fn deserialize(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    Some(split(buf)?.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
+}
+
+/// Like `deserialize`, but the keys and values borrow from `buf`: one allocation for the
+/// whole map instead of two per pair, for plugins that only read the headers.
+pub fn split(buf: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     if buf.len() <= 1 {
         // an empty map may come as zero bytes or a single NUL
         return Some(Vec::new());
@@ -44,9 +50,9 @@ pub fn deserialize(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     for i in 0..count {
         let kl = read_u32(buf, 4 + i * 8)?;
         let vl = read_u32(buf, 8 + i * 8)?;
-        let key = buf.get(data..data.checked_add(kl)?)?.to_vec();
+        let key = buf.get(data..data.checked_add(kl)?)?;
         data += kl + 1;
-        let value = buf.get(data..data.checked_add(vl)?)?.to_vec();
+        let value = buf.get(data..data.checked_add(vl)?)?;
         data += vl + 1;
         pairs.push((key, value));
     }
@@ -72,5 +78,13 @@ mod tests {
         assert!(deserialize(&bytes[..bytes.len() - 3]).is_none());
         assert!(deserialize(&[255, 255, 255, 255, 0, 0]).is_none());
         assert_eq!(deserialize(&[0]).unwrap().len(), 0);
+        assert!(split(&bytes[..bytes.len() - 3]).is_none());
+    }
+
+    #[test]
+    fn split_borrows_the_same_pairs() {
+        let bytes = serialize(&[(":path", "/a?b"), ("x", "")]);
+        let pairs = split(&bytes).unwrap();
+        assert_eq!(pairs, vec![(&b":path"[..], &b"/a?b"[..]), (&b"x"[..], &b""[..])]);
     }
 }

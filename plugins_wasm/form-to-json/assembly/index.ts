@@ -6,7 +6,9 @@ import {
   bytesOf, jsonError, registerRootContext,
 } from "@edge/proxy-wasm-sdk/assembly/index";
 import * as hostcalls from "@edge/proxy-wasm-sdk/assembly/hostcalls";
-export * from "@edge/proxy-wasm-sdk/assembly/exports";
+// request phases only: responses never enter the VM and keep their upstream framing
+export * from "@edge/proxy-wasm-sdk/assembly/exports_base";
+export { proxy_on_request_headers, proxy_on_request_body } from "@edge/proxy-wasm-sdk/assembly/exports";
 
 enum Repeated {
   Array,

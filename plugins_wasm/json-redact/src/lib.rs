@@ -246,5 +246,7 @@ impl HttpContext for Redact {
 }
 
 main! {
+    // response phases only: requests never enter the VM past creating the context
+    hooks: [on_http_response_headers, on_http_response_body];
     set_root_context(|_| Box::new(Root { config: None, metrics: None }));
 }

@@ -116,7 +116,7 @@ impl Filter {
         Verdict::Blocked
     }
 
-    fn check_rules(&mut self, target: Target, raw: &[u8], header: Option<&str>) -> Verdict {
+    fn check_rules(&mut self, target: Target, raw: &[u8], header: Option<&[u8]>) -> Verdict {
         let config = self.config.clone();
         if let Some(idx) = config.rule_set.first_match(target, raw) {
             let rule = &config.rules[idx];
@@ -124,7 +124,7 @@ impl Filter {
                 self.bump(*id);
             }
             let detail = match header {
-                Some(h) => format!(" header={}", h),
+                Some(h) => format!(" header={}", String::from_utf8_lossy(h)),
                 None => String::new(),
             };
             return self.reject(
@@ -138,14 +138,16 @@ impl Filter {
 
     fn check_headers(&mut self) -> Verdict {
         let config = self.config.clone();
-        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        // one hostcall for the whole map, read in place (no copy per header)
+        let raw = hostcalls::get_map_raw(MapType::HttpRequestHeaders).unwrap_or_default();
+        let headers = pairs::split(&raw).unwrap_or_default();
         let mut method: &[u8] = b"";
         let mut path: &[u8] = b"";
         let mut count = 0usize;
         let mut total = 0usize;
-        for (k, v) in &headers {
+        for &(k, v) in &headers {
             if k.first() == Some(&b':') {
-                match k.as_slice() {
+                match k {
                     b":method" => method = v,
                     b":path" => path = v,
                     _ => {}
@@ -191,15 +193,17 @@ impl Filter {
                 return Verdict::Blocked;
             }
         }
-        for (k, v) in &headers {
+        if !config.rule_set.inspects(Target::Header) {
+            return Verdict::Pass;
+        }
+        for &(k, v) in &headers {
             if k.first() == Some(&b':') {
                 continue;
             }
-            let name = String::from_utf8_lossy(k);
-            if config.ignore_headers.iter().any(|h| h.as_str() == name) {
+            if config.ignore_headers.iter().any(|h| h.as_bytes() == k) {
                 continue;
             }
-            if let Verdict::Blocked = self.check_rules(Target::Header, v, Some(&name)) {
+            if let Verdict::Blocked = self.check_rules(Target::Header, v, Some(k)) {
                 return Verdict::Blocked;
             }
         }
@@ -249,5 +253,7 @@ impl HttpContext for Filter {
 }
 
 main! {
+    // request phases only: the response keeps its upstream framing, untouched by the VM
+    hooks: [on_http_request_headers, on_http_request_body];
     set_root_context(|_| Box::new(Guard { config: None, metrics: None }));
 }

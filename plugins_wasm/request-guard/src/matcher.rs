@@ -21,14 +21,14 @@ pub struct Matcher {
 
 impl Matcher {
     /// `signatures[i]` are rule `i`'s (already normalised) signatures.
-    pub fn build(signatures: &[Vec<String>]) -> Result<Matcher, String> {
+    pub fn build<S: AsRef<[Vec<u8>]>>(signatures: &[S]) -> Result<Matcher, String> {
         if signatures.len() > MAX_RULES {
             return Err(format!("at most {} rules", MAX_RULES));
         }
         let mut classes = [0u8; 256];
         let mut nclasses = 1usize;
-        for sig in signatures.iter().flatten() {
-            for &b in sig.as_bytes() {
+        for sig in signatures.iter().flat_map(|s| s.as_ref()) {
+            for &b in sig {
                 if classes[b as usize] == 0 {
                     if nclasses == 256 {
                         return Err("too many distinct signature bytes".to_string());
@@ -43,9 +43,9 @@ impl Matcher {
         let mut goto: Vec<u16> = vec![NONE; nclasses];
         let mut out: Vec<u64> = vec![0];
         for (rule, sigs) in signatures.iter().enumerate() {
-            for sig in sigs {
+            for sig in sigs.as_ref() {
                 let mut s = 0usize;
-                for &b in sig.as_bytes() {
+                for &b in sig {
                     let c = classes[b as usize] as usize;
                     let next = goto[s * nclasses + c];
                     s = if next == NONE {
@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn m(rules: &[&[&str]]) -> Matcher {
-        let sigs: Vec<Vec<String>> = rules.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+        let sigs: Vec<Vec<Vec<u8>>> = rules.iter().map(|r| r.iter().map(|s| s.as_bytes().to_vec()).collect()).collect();
         Matcher::build(&sigs).unwrap()
     }
 

@@ -59,7 +59,8 @@ impl Target {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
-    pub signatures: Vec<String>,
+    /// Normalised signatures (bytes: a percent-decoded custom signature need not be UTF-8).
+    pub signatures: Vec<Vec<u8>>,
     /// `on<letters>=` event handler attributes (XSS), which substrings cannot express.
     pub event_handlers: bool,
     pub targets: Vec<Target>,
@@ -74,7 +75,7 @@ pub fn builtin(id: &str, targets: Vec<Target>) -> Option<Rule> {
     };
     Some(Rule {
         id: id.to_string(),
-        signatures: sigs.iter().map(|s| s.to_ascii_lowercase()).collect(),
+        signatures: sigs.iter().map(|s| s.to_ascii_lowercase().into_bytes()).collect(),
         event_handlers: handlers,
         targets,
     })
@@ -89,8 +90,9 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
+/// Decodes `input` into `out` (cleared first).
+fn percent_decode(input: &[u8], plus_as_space: bool, out: &mut Vec<u8>) {
+    out.clear();
     let mut i = 0;
     while i < input.len() {
         let c = input[i];
@@ -104,49 +106,80 @@ fn percent_decode(input: &[u8], plus_as_space: bool) -> Vec<u8> {
         out.push(if plus_as_space && c == b'+' { b' ' } else { c });
         i += 1;
     }
-    out
 }
 
-/// The canonical form signatures are matched against.
-pub fn normalise(input: &[u8], form_encoded: bool) -> String {
-    let once = percent_decode(input, form_encoded);
-    let twice = percent_decode(&once, false);
-    let mut out = String::with_capacity(twice.len());
+/// Buffers reused from one normalisation to the next, so matching a request allocates
+/// nothing once they have grown to the usual header sizes.
+#[derive(Default)]
+pub struct Scratch {
+    once: Vec<u8>,
+    twice: Vec<u8>,
+    text: Vec<u8>,
+}
+
+impl Scratch {
+    /// The canonical form signatures are matched against (see `normalise`).
+    pub fn normalise(&mut self, input: &[u8], form_encoded: bool) -> &[u8] {
+        // most values hold nothing to decode: skip the copies, not the rule
+        let once: &[u8] = if input.iter().any(|&c| c == b'%' || (form_encoded && c == b'+')) {
+            percent_decode(input, form_encoded, &mut self.once);
+            &self.once
+        } else {
+            input
+        };
+        let twice: &[u8] = if once.contains(&b'%') {
+            percent_decode(once, false, &mut self.twice);
+            &self.twice
+        } else {
+            once
+        };
+        fold(twice, &mut self.text);
+        &self.text
+    }
+}
+
+/// Lower-case, SQL comments and whitespace runs folded to one space, into `out`.
+fn fold(src: &[u8], out: &mut Vec<u8>) {
+    out.clear();
     let mut i = 0;
     let mut last_space = false;
-    while i < twice.len() {
-        let c = twice[i];
+    while i < src.len() {
+        let c = src[i];
         // SQL inline comments are a classic way to split keywords: /**/ counts as a space
-        if c == b'/' && twice.get(i + 1) == Some(&b'*') {
-            let end = twice[i + 2..].windows(2).position(|w| w == b"*/");
+        if c == b'/' && src.get(i + 1) == Some(&b'*') {
+            let end = src[i + 2..].windows(2).position(|w| w == b"*/");
             i = match end {
                 Some(p) => i + 2 + p + 2,
-                None => twice.len(),
+                None => src.len(),
             };
             if !last_space {
-                out.push(' ');
+                out.push(b' ');
                 last_space = true;
             }
             continue;
         }
         if c.is_ascii_whitespace() {
             if !last_space {
-                out.push(' ');
+                out.push(b' ');
                 last_space = true;
             }
         } else {
-            out.push(c.to_ascii_lowercase() as char);
+            out.push(c.to_ascii_lowercase());
             last_space = false;
         }
         i += 1;
     }
-    out
+}
+
+/// The canonical form signatures are matched against: percent-decoded twice (`+` as a
+/// space first when form-encoded), then folded (lower-case, comments and whitespace).
+pub fn normalise(input: &[u8], form_encoded: bool) -> Vec<u8> {
+    Scratch::default().normalise(input, form_encoded).to_vec()
 }
 
 /// `on<letters>` followed by optional spaces and `=`, after a non-letter: an HTML event
 /// handler attribute (`<img src=x onerror=alert(1)>`).
-pub fn has_event_handler(s: &str) -> bool {
-    let b = s.as_bytes();
+pub fn has_event_handler(b: &[u8]) -> bool {
     let mut i = 0;
     while i + 2 < b.len() {
         if b[i] == b'o' && b[i + 1] == b'n' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
@@ -169,9 +202,10 @@ pub fn has_event_handler(s: &str) -> bool {
 }
 
 impl Rule {
-    /// True when the normalised `text` carries one of this rule's signatures.
-    pub fn matches(&self, text: &str) -> bool {
-        self.signatures.iter().any(|s| text.contains(s.as_str()))
+    /// True when the normalised `text` carries one of this rule's signatures: the plain
+    /// definition the automaton must agree with (tests compare the two).
+    pub fn matches(&self, text: &[u8]) -> bool {
+        self.signatures.iter().any(|s| text.windows(s.len()).any(|w| w == s.as_slice()))
             || (self.event_handlers && has_event_handler(text))
     }
 }
@@ -182,6 +216,7 @@ pub struct RuleSet {
     matcher: crate::matcher::Matcher,
     target_masks: [u64; 4],
     handler_mask: u64,
+    scratch: std::cell::RefCell<Scratch>,
 }
 
 fn target_index(t: Target) -> usize {
@@ -195,7 +230,7 @@ fn target_index(t: Target) -> usize {
 
 impl RuleSet {
     pub fn build(rules: &[Rule]) -> Result<RuleSet, String> {
-        let sigs: Vec<Vec<String>> = rules.iter().map(|r| r.signatures.clone()).collect();
+        let sigs: Vec<&[Vec<u8>]> = rules.iter().map(|r| r.signatures.as_slice()).collect();
         let matcher = crate::matcher::Matcher::build(&sigs)?;
         let mut target_masks = [0u64; 4];
         let mut handler_mask = 0u64;
@@ -207,7 +242,12 @@ impl RuleSet {
                 handler_mask |= 1 << i;
             }
         }
-        Ok(RuleSet { matcher, target_masks, handler_mask })
+        Ok(RuleSet { matcher, target_masks, handler_mask, scratch: Default::default() })
+    }
+
+    /// True when some rule looks at `target` (else `first_match` is always `None`).
+    pub fn inspects(&self, target: Target) -> bool {
+        self.target_masks[target_index(target)] != 0
     }
 
     /// The index of the first rule (in configuration order) that matches `raw` as seen
@@ -217,10 +257,11 @@ impl RuleSet {
         if applicable == 0 {
             return None;
         }
-        let text = normalise(raw, matches!(target, Target::Query | Target::Body));
-        let mut found = self.matcher.scan(text.as_bytes()) & applicable;
+        let mut scratch = self.scratch.borrow_mut();
+        let text = scratch.normalise(raw, matches!(target, Target::Query | Target::Body));
+        let mut found = self.matcher.scan(text) & applicable;
         let handlers = self.handler_mask & applicable & !found;
-        if handlers != 0 && has_event_handler(&text) {
+        if handlers != 0 && has_event_handler(text) {
             found |= handlers;
         }
         if found == 0 {
@@ -271,6 +312,43 @@ mod tests {
         assert!(set.first_match(Target::Query, b"<script>").is_none());
         assert!(set.first_match(Target::Body, b"<script>").is_some());
         assert!(set.first_match(Target::Body, b"<a onclick = x>").is_some());
+    }
+
+    #[test]
+    fn normalise_folds_and_decodes() {
+        assert_eq!(normalise(b"/A/%252E%252e/B", false), b"/a/../b");
+        assert_eq!(normalise(b"x=1+UNION/**/Select", true), b"x=1 union select");
+        assert_eq!(normalise(b"a+b", false), b"a+b");
+        assert_eq!(normalise(b"a \t\n b/*open", false), b"a b ");
+        assert_eq!(normalise(b"%ff%4", false), vec![0xff, b'%', b'4']);
+    }
+
+    #[test]
+    fn scratch_reuse_leaves_nothing_behind() {
+        let mut s = Scratch::default();
+        assert_eq!(s.normalise(b"/a/very/long/%2e%2e/value/%2541", false), b"/a/very/long/../value/a");
+        assert_eq!(s.normalise(b"x", false), b"x");
+        assert_eq!(s.normalise(b"%41+b", true), b"a b");
+        assert_eq!(s.normalise(b"plain", true), b"plain");
+    }
+
+    #[test]
+    fn automaton_agrees_with_plain_substring_search() {
+        let rules = all();
+        let set = RuleSet::build(&rules).unwrap();
+        let inputs: &[&[u8]] = &[
+            b"/api/v1/users/42", b"q=1%27%20or%201=1", b"<svg/onload=x>", b"a onclick = b",
+            b"..%5c..%5cwindows", b"/etc/passwd%00", b"name=O'Brien", b"select * from t",
+            b"%253Cscript%253E", b"javascript%3Aalert(1)", b"union%0aselect", b"", b"\xff\xfe",
+            b"x';drop table y", b"benchmark(1000,md5(1))", b"i love onions", b"' or'1'='1",
+        ];
+        for raw in inputs {
+            for target in [Target::Path, Target::Query, Target::Header, Target::Body] {
+                let text = normalise(raw, matches!(target, Target::Query | Target::Body));
+                let naive = rules.iter().position(|r| r.targets.contains(&target) && r.matches(&text));
+                assert_eq!(set.first_match(target, raw), naive, "{:?} {:?}", target, raw);
+            }
+        }
     }
 
     #[test]

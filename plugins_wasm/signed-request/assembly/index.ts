@@ -11,7 +11,9 @@ import {
 } from "@edge/proxy-wasm-sdk/assembly/index";
 import * as hostcalls from "@edge/proxy-wasm-sdk/assembly/hostcalls";
 import { Sha256, hmacSha256 } from "./sha256";
-export * from "@edge/proxy-wasm-sdk/assembly/exports";
+// request phases only: responses never enter the VM and keep their upstream framing
+export * from "@edge/proxy-wasm-sdk/assembly/exports_base";
+export { proxy_on_request_headers, proxy_on_request_body } from "@edge/proxy-wasm-sdk/assembly/exports";
 
 class Config {
   keyIds: string[] = [];
@@ -142,6 +144,14 @@ function trimmed(v: string | null): string {
   return v === null ? "" : v.trim();
 }
 
+/** The first value of `name` (lower-case) in `headers`, or null. */
+function find(headers: Header[], name: string): string | null {
+  for (let i = 0; i < headers.length; i++) {
+    if (headers[i].key == name) return headers[i].value;
+  }
+  return null;
+}
+
 class Verifier extends HttpContext {
   secret: Uint8Array | null = null;
   keyId: string = "";
@@ -166,13 +176,23 @@ class Verifier extends HttpContext {
     return Action.Pause;
   }
 
+  /** A request header as getHttpRequestHeader answers it, read from `headers`: "host"
+   *  is not in the map on every host (edge and Envoy carry it as :authority), so that
+   *  one is still asked for by name. */
+  header(headers: Header[], name: string): string | null {
+    return name == "host" ? this.getHttpRequestHeader(name) : find(headers, name);
+  }
+
   onHttpRequestHeaders(numHeaders: u32, endOfStream: bool): Action {
     const c = this.config;
-    const sigText = this.getHttpRequestHeader(c.signatureHeader);
-    const tsText = this.getHttpRequestHeader(c.timestampHeader);
+    // one hostcall for the whole map instead of one per header: each costs a call
+    // into the host and an allocation through malloc
+    const headers = this.getHttpRequestHeaders();
+    const sigText = this.header(headers, c.signatureHeader);
+    const tsText = this.header(headers, c.timestampHeader);
     if (sigText === null) return this.reject("missing " + c.signatureHeader);
     if (tsText === null) return this.reject("missing " + c.timestampHeader);
-    const kid = this.getHttpRequestHeader(c.keyIdHeader);
+    const kid = this.header(headers, c.keyIdHeader);
     if (kid === null) {
       if (c.keyIds.length != 1) return this.reject("missing " + c.keyIdHeader);
       this.keyId = c.keyIds[0];
@@ -197,9 +217,11 @@ class Verifier extends HttpContext {
     const skew = now > seconds ? now - seconds : seconds - now;
     if (skew > c.skewSeconds) return this.reject("timestamp outside the allowed clock skew");
 
-    let head = this.method() + "\n" + this.path() + "\n" + ts + "\n";
+    const method = find(headers, ":method");
+    const path = find(headers, ":path");
+    let head = (method ? method : "") + "\n" + (path ? path : "") + "\n" + ts + "\n";
     for (let i = 0; i < c.signedHeaders.length; i++) {
-      head += c.signedHeaders[i] + ":" + trimmed(this.getHttpRequestHeader(c.signedHeaders[i])) + "\n";
+      head += c.signedHeaders[i] + ":" + trimmed(this.header(headers, c.signedHeaders[i])) + "\n";
     }
     this.stringToSignHead = head;
     if (endOfStream) return this.verify(new Uint8Array(0));
