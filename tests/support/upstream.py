@@ -133,6 +133,14 @@ class Upstream:
         old, self._hold = self._hold, threading.Event()
         old.set()
 
+    def drop_connections(self) -> None:
+        """Close every connection from the server side, as an upstream does with idle
+        keep-alive connections after its own timeout."""
+        with self._lock:
+            for c in list(self._clients):
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+
     def __enter__(self) -> Upstream:
         self._thread.start()
         return self
