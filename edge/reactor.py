@@ -102,7 +102,12 @@ class Reactor:
                     for fd, ev in poll(0):
                         h = handlers.get(fd)
                         if h is not None:
-                            h(ev)
+                            try:
+                                h(ev)
+                            except Exception:
+                                # handlers contain their own failures; this is a bug, and
+                                # one connection's bug must not stop all the others
+                                log.exception("fast path: event handler failed")
             finally:
                 self.worker.reactor = None
                 for c in list(self.conns):

@@ -73,7 +73,7 @@ class ResponseHead:
         "status",
         "reason",
         "version",
-        "headers",
+        "_headers",
         "content_length",
         "chunked",
         "keep_alive",
@@ -85,7 +85,7 @@ class ResponseHead:
         status: int,
         reason: str,
         version: str,
-        headers: Headers,
+        headers: Headers | None,
         content_length: int | None,
         chunked: bool,
         keep_alive: bool,
@@ -93,12 +93,22 @@ class ResponseHead:
         self.status = status
         self.reason = reason
         self.version = version
-        self.headers = headers
+        # None: a copy of ``source``'s, made when first asked for (a relayed response
+        # whose downstream head is cached never looks at its headers)
+        self._headers = headers
         self.content_length = content_length  # None: chunked, close-delimited or bodiless
         self.chunked = chunked
         self.keep_alive = keep_alive
         # as ``RequestHead.source``
         self.source: ResponseHead | None = None
+
+    @property
+    def headers(self) -> Headers:
+        h = self._headers
+        if h is None:
+            assert self.source is not None
+            h = self._headers = Headers.from_lowered([e[:] for e in self.source.headers.raw()])
+        return h
 
     def __repr__(self) -> str:
         return (

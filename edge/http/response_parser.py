@@ -121,7 +121,7 @@ class ResponseParser(BodyParser):
             last.status,
             last.reason,
             last.version,
-            Headers.from_lowered([e[:] for e in last.headers.raw()]),
+            None,
             last.content_length,
             last.chunked,
             last.keep_alive,

@@ -71,7 +71,8 @@ def strip_hop_by_hop(headers: Headers) -> None:
         items[:] = [e for e in items if e[0] not in drop and not e[0].startswith("proxy-")]
 
 
-def _finish(head: str, nlines: int) -> bytes:
+def finish_head(head: str, nlines: int) -> bytes:
+    """The head's bytes, after proving its ``nlines`` CRLFs are all ours."""
     # every line we wrote ends in CRLF; any extra LF or CR came from a field value
     if head.count("\n") != nlines or head.count("\r") != nlines:
         raise HeadWriteError("CR or LF inside a header field")
@@ -93,19 +94,7 @@ def response_head(status: int, headers: Headers, reason: str = "") -> bytes:
     for e in items:
         parts.append(f"{e[1]}: {e[2]}\r\n")
     parts.append("\r\n")
-    return _finish("".join(parts), len(items) + 2)
-
-
-def request_head(method: str, target: str, headers: Headers) -> bytes:
-    """``<method> <target> HTTP/1.1`` + fields + blank line."""
-    if not target or " " in target:
-        raise HeadWriteError("invalid request target")
-    items = headers.raw()
-    parts = [f"{method} {target} HTTP/1.1\r\n"]
-    for e in items:
-        parts.append(f"{e[1]}: {e[2]}\r\n")
-    parts.append("\r\n")
-    return _finish("".join(parts), len(items) + 2)
+    return finish_head("".join(parts), len(items) + 2)
 
 
 def chunk(data: bytes) -> bytes:

@@ -36,12 +36,11 @@ from edge.errors import (
     UpstreamTimeout,
 )
 from edge.http.events import END_OF_MESSAGE, NEED_DATA, BodyChunk, ResponseHead
-from edge.http.headers import Headers
 from edge.http.limits import DEFAULT_LIMITS, Limits
 from edge.http.response_parser import ResponseParser
-from edge.http.writer import LAST_CHUNK, HeadWriteError, chunk, request_head
+from edge.http.writer import LAST_CHUNK, HeadWriteError, chunk
 from edge.transport import transport_for
-from edge.upstream.forwarding import upstream_headers, upstream_host
+from edge.upstream.forwarding import upstream_head, upstream_host
 from edge.upstream.health import TCP, TIMEOUT
 from edge.upstream.pool import NodePool, PoolSet
 
@@ -452,11 +451,7 @@ def forward_head(req: Request, host: str, content_length: int | None, chunked: b
     ):
         return cache[4]
     try:
-        head = request_head(
-            req.method,
-            req.uri,
-            Headers.from_lowered(upstream_headers(req, host, content_length, chunked)),
-        )
+        head = upstream_head(req, host, content_length, chunked)
     except HeadWriteError as e:
         raise ClientError(f"cannot forward request: {e}") from None
     if src is not None:

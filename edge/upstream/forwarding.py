@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.context import Request
-from edge.http.writer import HOP_BY_HOP
+from edge.http.writer import HOP_BY_HOP, HeadWriteError, finish_head
 
 # fields edge drops from the client's request and sets itself (or never forwards)
 _REPLACED = HOP_BY_HOP | {
@@ -41,14 +41,14 @@ def upstream_host(req: Request, upstream: Any, node: Any) -> str:
     return f"{node.host}:{node.port}"
 
 
-def upstream_headers(
-    req: Request, host: str, content_length: int | None, chunked: bool
-) -> list[list[str]]:
-    """``[lower, name, value]`` entries for the upstream request head."""
-    out: list[list[str]] = []
-    xff: list[str] = []
-    drop = _REPLACED
+def upstream_head(req: Request, host: str, content_length: int | None, chunked: bool) -> bytes:
+    """The request head for the upstream, as bytes. Raises ``HeadWriteError`` if a
+    plugin left something unwritable in it (a CR/LF, a non-latin-1 character)."""
+    target = req.uri
+    if not target or " " in target:
+        raise HeadWriteError("invalid request target")
     items = req.headers.raw()
+    drop = _REPLACED
     for e in items:
         if e[0] == "connection":
             # the fields Connection names are hop-by-hop too
@@ -56,26 +56,31 @@ def upstream_headers(
             for tok in e[2].split(","):
                 drop.add(tok.strip().lower())
             drop.discard("")
+    xff = ""
+    parts = [f"{req.method} {target} HTTP/1.1\r\n"]
     for e in items:
         ln = e[0]
         if ln in drop or ln.startswith("proxy-"):
             if ln == "x-forwarded-for":
-                xff.append(e[2])
+                xff = f"{xff}{e[2]}, "
             continue
-        out.append(e)
+        parts.append(f"{e[1]}: {e[2]}\r\n")
     client = req.client_addr
-    xff.append(client)
-    out.append(["host", "Host", host])
-    out.append(["x-forwarded-for", "X-Forwarded-For", ", ".join(xff)])
-    out.append(["x-forwarded-proto", "X-Forwarded-Proto", req.scheme])
-    out.append(["x-forwarded-host", "X-Forwarded-Host", req.headers.get("host") or req.host])
-    out.append(["x-forwarded-port", "X-Forwarded-Port", str(req.conn.server_port)])
-    out.append(["x-real-ip", "X-Real-IP", client])
+    parts.append(
+        f"Host: {host}\r\nX-Forwarded-For: {xff}{client}\r\n"
+        f"X-Forwarded-Proto: {req.scheme}\r\n"
+        f"X-Forwarded-Host: {req.headers.get('host') or req.host}\r\n"
+        f"X-Forwarded-Port: {req.conn.server_port}\r\nX-Real-IP: {client}\r\n"
+    )
+    lines = len(parts) + 6
     if chunked:
-        out.append(["transfer-encoding", "Transfer-Encoding", "chunked"])
+        parts.append("Transfer-Encoding: chunked\r\n")
+        lines += 1
     elif content_length is not None and (content_length or req.method in _BODY_METHODS):
-        out.append(["content-length", "Content-Length", str(content_length)])
-    return out
+        parts.append(f"Content-Length: {content_length}\r\n")
+        lines += 1
+    parts.append("\r\n")
+    return finish_head("".join(parts), lines)
 
 
 # methods whose empty body is still announced with Content-Length: 0 (as nginx does)

@@ -10,11 +10,10 @@ from edge.http.writer import (
     LAST_CHUNK,
     HeadWriteError,
     chunk,
-    request_head,
     response_head,
     strip_hop_by_hop,
 )
-from edge.upstream.forwarding import upstream_headers, upstream_host
+from edge.upstream.forwarding import upstream_head, upstream_host
 from edge.upstream.model import Node
 
 
@@ -25,9 +24,14 @@ def test_response_head() -> None:
     assert response_head(200, Headers(), "Fine").startswith(b"HTTP/1.1 200 Fine\r\n")
 
 
-def test_request_head() -> None:
-    h = Headers([("Host", "x")])
-    assert request_head("GET", "/a?b", h) == b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n"
+def test_upstream_head() -> None:
+    req = _req([("Host", "x"), ("Accept", "*/*")])
+    req.set_uri("/a?b")
+    assert upstream_head(req, "up", None, False) == (
+        b"GET /a?b HTTP/1.1\r\nAccept: */*\r\nHost: up\r\nX-Forwarded-For: 10.0.0.9\r\n"
+        b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: x\r\nX-Forwarded-Port: 9080\r\n"
+        b"X-Real-IP: 10.0.0.9\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize("value", ["a\r\nInjected: 1", "a\nb", "a\rb", "snow\u2603"])
@@ -35,12 +39,14 @@ def test_head_refuses_split_or_non_latin1(value: str) -> None:
     with pytest.raises(HeadWriteError):
         response_head(200, Headers([("X", value)]))
     with pytest.raises(HeadWriteError):
-        request_head("GET", "/", Headers([("X", value)]))
+        upstream_head(_req([("Host", "h"), ("X", value)]), "h", None, False)
 
 
 def test_request_target_with_space_refused() -> None:
+    req = _req([("Host", "h")])
+    req.set_uri("/a b")
     with pytest.raises(HeadWriteError):
-        request_head("GET", "/a b", Headers())
+        upstream_head(req, "h", None, False)
 
 
 def test_chunk() -> None:
@@ -94,7 +100,7 @@ def test_forwarded_headers_appended_and_replaced() -> None:
             ("Accept", "*/*"),
         ]
     )
-    out = Headers.from_lowered(upstream_headers(req, "api.example.com", None, False))
+    out = _head_fields(upstream_head(req, "api.example.com", None, False))
     assert out.get("x-forwarded-for") == "1.1.1.1, 10.0.0.9"
     assert out.get("x-forwarded-proto") == "http"
     assert out.get("x-forwarded-host") == "api.example.com"
@@ -106,11 +112,17 @@ def test_forwarded_headers_appended_and_replaced() -> None:
     assert out.get("accept") == "*/*"
 
 
+def _head_fields(head: bytes) -> Headers:
+    assert head.endswith(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")[1:-2]
+    return Headers([(n, v.strip()) for n, _, v in (ln.partition(":") for ln in lines)])
+
+
 def test_body_framing_headers() -> None:
     req = _req([("Host", "h")])
-    chunked = Headers.from_lowered(upstream_headers(req, "h", None, True))
+    chunked = _head_fields(upstream_head(req, "h", None, True))
     assert chunked.get("transfer-encoding") == "chunked"
-    sized = Headers.from_lowered(upstream_headers(req, "h", 12, False))
+    sized = _head_fields(upstream_head(req, "h", 12, False))
     assert sized.get("content-length") == "12"
 
 
