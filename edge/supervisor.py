@@ -723,9 +723,7 @@ class Supervisor:
 
 def _bind(address: str, *, reuseport: bool) -> socket.socket:
     host, port = split_address(address)
-    infos = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, _, _, _, sockaddr = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -764,4 +762,3 @@ def _iso(t: float) -> str:
 
 def _asdict(inst: Installed) -> dict[str, Any]:
     return {f: getattr(inst, f) for f in Installed.__slots__}
-

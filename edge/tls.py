@@ -102,8 +102,10 @@ def load_chain(ctx: ssl.SSLContext, cert_pem: str, key_pem: str, path: str) -> N
         try:
             ctx.load_cert_chain(cert_file, key_file)
         except ssl.SSLError as e:
-            reason = "certificate and key do not match" if "KEY_VALUES_MISMATCH" in str(e) else (
-                "certificate or key is not valid PEM"
+            reason = (
+                "certificate and key do not match"
+                if "KEY_VALUES_MISMATCH" in str(e)
+                else ("certificate or key is not valid PEM")
             )
             raise TlsConfigError(path, reason) from None
 
@@ -118,9 +120,7 @@ def _load_cas(pem: str, path: str) -> list[x509.Certificate]:
     return cas
 
 
-def compile_tls(
-    ssls: list[dict], resolve_secret: Callable[[str, str], str]
-) -> TlsTable | None:
+def compile_tls(ssls: list[dict], resolve_secret: Callable[[str, str], str]) -> TlsTable | None:
     """Build the SNI table from ``ssls`` objects (``id``, ``snis``, ``cert``, ``key``,
     ``client{ca, depth}``, ``status``). ``resolve_secret(ref, field_path)`` turns a secret
     reference into the key PEM. Raises TlsConfigError naming the field."""

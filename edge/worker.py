@@ -62,7 +62,6 @@ def access_log_target(value: str) -> str | None:
     return value
 
 
-
 def needs_conn_setup(listeners: list[ListenerConf]) -> bool:
     return any(
         lst.tls or lst.proxy_protocol != "off" or lst.ip_restriction is not None

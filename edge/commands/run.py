@@ -71,9 +71,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--admin", metavar="HOST:PORT", help=f"admin listener address (default {DEFAULT_ADMIN})"
     )
-    p.add_argument(
-        "--workers", metavar="N", type=int, help="worker processes (default: CPU count)"
-    )
+    p.add_argument("--workers", metavar="N", type=int, help="worker processes (default: CPU count)")
     p.add_argument(
         "--state-dir",
         metavar="DIR",
@@ -90,9 +88,7 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         help="seconds SIGTERM waits for in-flight requests (default 30)",
     )
-    p.add_argument(
-        "--access-log", metavar="TARGET", help="stderr (default), off, or a file path"
-    )
+    p.add_argument("--access-log", metavar="TARGET", help="stderr (default), off, or a file path")
     b = p.add_argument_group("signed bundles (instead of --config)")
     b.add_argument(
         "--bundle-source",

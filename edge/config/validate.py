@@ -97,9 +97,7 @@ def check_secret(problems: Problems, path: str, value: str | None, what: str) ->
             )
         )
     elif not is_secret_ref(value):
-        problems.append(
-            (path, f"expected a secret reference ({REF_FORMS}) for the {what}")
-        )
+        problems.append((path, f"expected a secret reference ({REF_FORMS}) for the {what}"))
 
 
 def check_host(problems: Problems, path: str, host: str) -> None:

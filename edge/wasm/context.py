@@ -9,21 +9,32 @@ names lower-cased, and map a write to a pseudo-header onto the request or respon
 from __future__ import annotations
 
 import re
+import struct
+from types import MappingProxyType
 from typing import Any
 
 from edge.context import Request, Response
 from edge.http.headers import Headers
-from edge.wasm.abi import AbiError, Status
+from edge.wasm.abi import AbiError, Status, serialize_pairs
 
 # compiled once: a field the guest sets is checked on every header hostcall
 _CTL = re.compile(rb"[\r\n\x00]")
-_NAME_BAD = re.compile(rb"[\r\n\x00 ]|.:")
+# a name is bad with CR, LF, NUL or space anywhere or ':' after its first byte (a
+# pseudo-header starts with one); searched from byte 1, the first byte checked apart:
+# a plain character class is several times cheaper than an alternation like ".:"
+_NAME_BAD_TAIL = re.compile(rb"[\r\n\x00 :]")
+_NAME_BAD_FIRST = frozenset(b"\r\n\x00 ")
 
 
 def check_field(name: bytes, value: bytes) -> tuple[str, str]:
     """A guest's header field, refused if it could split or smuggle fields on the
     wire (CR, LF, NUL anywhere; ':' or space inside the name)."""
-    if name and _NAME_BAD.search(name) is None and _CTL.search(value) is None:
+    if (
+        name
+        and name[0] not in _NAME_BAD_FIRST
+        and _NAME_BAD_TAIL.search(name, 1) is None
+        and _CTL.search(value) is None
+    ):
         return name.decode("latin-1").lower(), value.decode("latin-1")
     both = name + value
     if not name or b"\r" in both or b"\n" in both or b"\0" in both:
@@ -31,11 +42,75 @@ def check_field(name: bytes, value: bytes) -> tuple[str, str]:
     raise AbiError(Status.BAD_ARGUMENT, "malformed header name")
 
 
+_EMPTY_SERIALIZED = b"\0\0\0\0"
+# the head of a map of n pairs, by n; maps past this many pairs build theirs each time
+_MAX_CACHED_PACKERS = 256
+_HEAD_PACKERS: dict[int, Any] = {}
+
+
+def serialize_strs(flat: list[str], npairs: int) -> bytes:
+    """The pair format (``abi.serialize_pairs``) of ``[k0, v0, k1, v1, ...]`` given as
+    latin-1 ``str``: one ``pack`` and one ``encode`` for the whole map instead of two
+    of each per field (a map is serialized on every ``get_header_map_pairs``)."""
+    if not npairs:
+        return _EMPTY_SERIALIZED
+    pack = _HEAD_PACKERS.get(npairs)
+    if pack is None:
+        # struct.pack(f"<{n}I", ...) costs several times a compiled Struct's pack
+        pack = struct.Struct(f"<{2 * npairs + 1}I").pack
+        if npairs <= _MAX_CACHED_PACKERS:
+            _HEAD_PACKERS[npairs] = pack
+    # latin-1: one byte per character, so str lengths are the byte lengths
+    head = pack(npairs, *map(len, flat))
+    flat.append("")
+    return head + "\0".join(flat).encode("latin-1")
+
+
+def set_field(h: Headers, lname: str, value: str) -> None:
+    """``h.set(lname, value)`` for a name already lower-case (every name a guest
+    passes is, by ``check_field``): the same edit of the ``[lower, name, value]``
+    entries, without re-lowering the name or rebuilding the list."""
+    items = h.raw()
+    i = 0
+    for e in items:
+        if e[0] == lname:
+            e[1] = lname
+            e[2] = value
+            # later fields of the same name go, as in Headers.set (rare: a loop from the end)
+            j = len(items) - 1
+            while j > i:
+                if items[j][0] == lname:
+                    del items[j]
+                j -= 1
+            return
+        i += 1
+    items.append([lname, lname, value])
+
+
 class HeaderMap:
     """The interface every map type offers the hostcalls."""
 
+    # the serialized map and the guest call it was made in (``FastStore.seq``): a
+    # guest reading the map twice in one callback (size, then pairs) gets it built
+    # once; every write through the map, and any later callback, rebuilds it
+    _ser = b""
+    _ser_seq = -1
+
     def pairs(self) -> list[tuple[bytes, bytes]]:
         return []
+
+    def serialized(self, seq: int = -1) -> bytes:
+        """``serialize_pairs(self.pairs())``; cached within guest call ``seq``."""
+        if seq >= 0 and seq == self._ser_seq:
+            return self._ser
+        data = self._serialize()
+        if seq >= 0:
+            self._ser = data
+            self._ser_seq = seq
+        return data
+
+    def _serialize(self) -> bytes:
+        return serialize_pairs(self.pairs())
 
     def get(self, name: str) -> str | None:
         return None
@@ -44,7 +119,7 @@ class HeaderMap:
         """Maps nobody reads (trailers of HTTP/1.1) accept writes and drop them."""
 
     def replace(self, name: str, value: str) -> None:
-        pass
+        """``name`` is lower-case, as ``check_field`` returns it (so for every write)."""
 
     def remove(self, name: str) -> None:
         pass
@@ -66,23 +141,28 @@ class _FieldsMap(HeaderMap):
         return self.h.get(name)
 
     def add(self, name: str, value: str) -> None:
+        self._ser_seq = -1
         self.h.add(name, value)
 
     def replace(self, name: str, value: str) -> None:
+        self._ser_seq = -1
         self.h.set(name, value)
 
     def remove(self, name: str) -> None:
+        self._ser_seq = -1
         self.h.remove(name)
 
     def set_all(self, pairs: list[tuple[str, str]]) -> None:
+        self._ser_seq = -1
         self.h = Headers(pairs)
 
 
 class RequestHeaderMap(HeaderMap):
-    __slots__ = ("req",)
+    __slots__ = ("req", "_ser", "_ser_seq")
 
     def __init__(self, req: Request) -> None:
         self.req = req
+        self._ser_seq = -1
 
     def _authority(self) -> str:
         return self.req.headers.get("host") or self.req.host
@@ -104,6 +184,24 @@ class RequestHeaderMap(HeaderMap):
                 out.append((n.encode("latin-1"), v.encode("latin-1")))
         return out
 
+    def _serialize(self) -> bytes:
+        # the same pairs as ``pairs()``, flattened as str and encoded once
+        r = self.req
+        items = r.headers.raw()
+        host = None
+        flat = [":authority", "", ":path", r.uri, ":method", r.method, ":scheme", r.scheme]
+        n = 4
+        for e in items:
+            if e[0] == "host":
+                if host is None:
+                    host = e[2]
+            else:
+                flat.append(e[0])
+                flat.append(e[2])
+                n += 1
+        flat[1] = host or r.host
+        return serialize_strs(flat, n)
+
     def get(self, name: str) -> str | None:
         if name[:1] == ":":
             r = self.req
@@ -119,6 +217,7 @@ class RequestHeaderMap(HeaderMap):
         return self.req.headers.get(name)
 
     def add(self, name: str, value: str) -> None:
+        self._ser_seq = -1
         if name[:1] == ":":
             self.replace(name, value)
         else:
@@ -126,8 +225,9 @@ class RequestHeaderMap(HeaderMap):
 
     def replace(self, name: str, value: str) -> None:
         r = self.req
+        self._ser_seq = -1
         if name[:1] != ":":
-            r.headers.set(name, value)
+            set_field(r.headers, name, value)
             if name == "host":
                 r.host = value.partition(":")[0].lower()
         elif name == ":path":
@@ -146,10 +246,12 @@ class RequestHeaderMap(HeaderMap):
         # other pseudo-headers have no meaning on HTTP/1.1 and are dropped
 
     def remove(self, name: str) -> None:
+        self._ser_seq = -1
         if name[:1] != ":":
             self.req.headers.remove(name)
 
     def set_all(self, pairs: list[tuple[str, str]]) -> None:
+        self._ser_seq = -1
         host = self.req.headers.get("host")
         self.req.headers = Headers([(n, v) for n, v in pairs if n[:1] != ":"])
         if host is not None and "host" not in self.req.headers:
@@ -160,16 +262,24 @@ class RequestHeaderMap(HeaderMap):
 
 
 class ResponseHeaderMap(HeaderMap):
-    __slots__ = ("resp",)
+    __slots__ = ("resp", "_ser", "_ser_seq")
 
     def __init__(self, resp: Response) -> None:
         self.resp = resp
+        self._ser_seq = -1
 
     def pairs(self) -> list[tuple[bytes, bytes]]:
         out = [(b":status", str(self.resp.status).encode())]
         for n, v in self.resp.headers.lower_items():
             out.append((n.encode("latin-1"), v.encode("latin-1")))
         return out
+
+    def _serialize(self) -> bytes:
+        flat = [":status", str(self.resp.status)]
+        for e in self.resp.headers.raw():
+            flat.append(e[0])
+            flat.append(e[2])
+        return serialize_strs(flat, len(flat) >> 1)
 
     def get(self, name: str) -> str | None:
         if name == ":status":
@@ -179,24 +289,28 @@ class ResponseHeaderMap(HeaderMap):
         return self.resp.headers.get(name)
 
     def add(self, name: str, value: str) -> None:
+        self._ser_seq = -1
         if name[:1] == ":":
             self.replace(name, value)
         else:
             self.resp.headers.add(name, value)
 
     def replace(self, name: str, value: str) -> None:
+        self._ser_seq = -1
         if name == ":status":
             if not (value.isdigit() and 100 <= int(value) <= 599):
                 raise AbiError(Status.BAD_ARGUMENT, ":status must be 100-599")
             self.resp.status = int(value)
         elif name[:1] != ":":
-            self.resp.headers.set(name, value)
+            set_field(self.resp.headers, name, value)
 
     def remove(self, name: str) -> None:
+        self._ser_seq = -1
         if name[:1] != ":":
             self.resp.headers.remove(name)
 
     def set_all(self, pairs: list[tuple[str, str]]) -> None:
+        self._ser_seq = -1
         self.resp.headers = Headers([(n, v) for n, v in pairs if n[:1] != ":"])
         for n, v in pairs:
             if n[:1] == ":":
@@ -265,9 +379,15 @@ class PendingCall:
         self.context_id = context_id
 
 
+# read-only: ``hostcalls`` replaces them with a stream's own list / dict on first write
+_NO_CALLS: Any = ()
+_NO_PROPERTIES: Any = MappingProxyType({})
+
+
 class StreamState:
     """One HTTP context: the request, the response once known, body buffers, and
-    what the guest asked for (a local response, a pause, outstanding calls)."""
+    what the guest asked for (a local response, a pause, outstanding calls); and
+    what the plugin adapter keeps for the request (it is ``req.plugin_ctx``'s entry)."""
 
     # one per request: slots make it cheaper to build
     __slots__ = (
@@ -286,6 +406,10 @@ class StreamState:
         "pending",
         "properties",
         "done",
+        "vm",
+        "skipped",
+        "body_done",
+        "headers_paused",
     )
 
     def __init__(self, context_id: int, root_id: int, req: Request) -> None:
@@ -301,9 +425,17 @@ class StreamState:
         self.local: Response | None = None
         self.continued = False
         self.closed = False
-        self.pending: list[PendingCall] = []
-        self.properties: dict[tuple[str, ...], bytes] = {}
+        # shared empties until the guest makes a call or sets a property (most never do)
+        self.pending: list[PendingCall] = _NO_CALLS
+        self.properties: dict[tuple[str, ...], bytes] = _NO_PROPERTIES
         self.done = False
+        self.vm: Any = None  # the PluginVM, set by the VM
+        # the plugin adapter's state: the plugin is out of this request (failure
+        # policy); the request body went to the guest whole in ``access``; on_request_
+        # headers returned Pause (as Envoy, the body is then buffered for the guest)
+        self.skipped = False
+        self.body_done = False
+        self.headers_paused = False
 
     def set_response(self, resp: Response) -> None:
         self.resp = resp

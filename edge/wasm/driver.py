@@ -129,8 +129,8 @@ class Driver:
         begin = ex["begin"]
         finish = ex["finish"]
         assert isinstance(begin, wasmtime.Func) and isinstance(finish, wasmtime.Func)
-        self.begin = GuestFunc(fs, begin, "begin", (I32, I32, I32, I32), (I32,))
-        self.finish = GuestFunc(fs, finish, "finish", (I32,), ())
+        self.begin = GuestFunc(fs, begin, "begin", (I32, I32, I32, I32), (I32,)).bind()
+        self.finish = GuestFunc(fs, finish, "finish", (I32,), ()).bind()
 
     def stage(self) -> int:
         """The callback the last call was in (after a trap: the one that trapped)."""

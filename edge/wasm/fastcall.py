@@ -289,8 +289,11 @@ class GuestFunc:
 
     The signature is checked once here; each call reuses one argument buffer, a
     pre-built ``byref`` of the function and of the trap slot. Calls nest (a host
-    function may call ``malloc``); only the outermost call starts a new CPU budget
-    (``FastStore.seq``), so a guest cannot extend its budget by re-entering.
+    function may call ``malloc``, once per copy into the guest): the first nesting
+    level has a second buffer of its own, deeper ones allocate. Only the outermost
+    call starts a new CPU budget (``FastStore.seq``), so a guest cannot extend its
+    budget by re-entering. ``bind()`` gives the same call as a plain closure, which
+    is what the VM uses on the request path.
     """
 
     __slots__ = (
@@ -306,6 +309,11 @@ class GuestFunc:
         "_trap",
         "_trapref",
         "_slots",
+        "_cargs",
+        "_nbuf",
+        "_ntrap",
+        "_nargs",
+        "_nbusy",
     )
 
     def __init__(
@@ -339,6 +347,148 @@ class GuestFunc:
         self._mask = 0xFFFFFFFF if self._result == I32 else -1
         self._trap = _TrapPtr()
         self._trapref = byref(self._trap)
+        # the C call's arguments, packed once: one tuple instead of five attribute reads
+        self._cargs = (fs.ctx, self._fref, self._buf, self._nsz, self._trapref)
+        # a second buffer for a call made from inside a host function (``malloc``
+        # while the host copies data in): one nesting level reuses it
+        self._nbuf = (ctypes.c_int64 * (_SLOT * self._n))()
+        self._ntrap = _TrapPtr()
+        self._nargs = (fs.ctx, self._fref, self._nbuf, self._nsz, byref(self._ntrap))
+        self._nbusy = False
+
+    def _new_trap_slot(self) -> None:
+        # the failed slot now holds a trap that raise_error frees
+        self._trap = _TrapPtr()
+        self._trapref = byref(self._trap)
+        self._cargs = (self._fs.ctx, self._fref, self._buf, self._nsz, self._trapref)
+
+    def _raise(self, err: Any) -> None:
+        """The call failed (``err``, or a trap in the trap slot): raise its GuestTrap."""
+        trap = self._trap
+        if trap:
+            self._new_trap_slot()
+        self._fs.raise_error(err, trap if trap else None)
+
+    def bind(self) -> Callable[..., int | None]:
+        """This function as a plain closure with one parameter per wasm parameter:
+        what ``__call__`` does, without the method dispatch, the ``*args`` tuple and
+        the slice assignment (a quarter of a call's host cost). The VM calls guest
+        callbacks through these."""
+        fs = self._fs
+        buf = self._buf
+        mask = self._mask
+        nested = self._nested
+        fail = self._raise
+        call = _call_unchecked
+        n = (self._slots.stop or 0) // _SLOT
+        has_result = self._result is not None
+        if n == 1 and has_result:
+
+            def f1r(a: int) -> int | None:
+                if fs.depth:
+                    return nested((a,))
+                buf[0] = a
+                fs.depth = 1
+                fs.seq += 1
+                try:
+                    err = call(*self._cargs)
+                finally:
+                    fs.depth = 0
+                    fs.ran += 1
+                if err or self._trap:
+                    fail(err)
+                if fs.pending is not None:
+                    _raise_pending(fs)
+                return buf[0] & mask
+
+            return f1r
+        if n == 1:
+
+            def f1(a: int) -> int | None:
+                if fs.depth:
+                    return nested((a,))
+                buf[0] = a
+                fs.depth = 1
+                fs.seq += 1
+                try:
+                    err = call(*self._cargs)
+                finally:
+                    fs.depth = 0
+                    fs.ran += 1
+                if err or self._trap:
+                    fail(err)
+                if fs.pending is not None:
+                    _raise_pending(fs)
+                return None
+
+            return f1
+        if n == 2 and not has_result:
+
+            def f2(a: int, b: int) -> int | None:
+                if fs.depth:
+                    return nested((a, b))
+                buf[0] = a
+                buf[2] = b
+                fs.depth = 1
+                fs.seq += 1
+                try:
+                    err = call(*self._cargs)
+                finally:
+                    fs.depth = 0
+                    fs.ran += 1
+                if err or self._trap:
+                    fail(err)
+                if fs.pending is not None:
+                    _raise_pending(fs)
+                return None
+
+            return f2
+        if n == 3 and has_result:
+
+            def f3r(a: int, b: int, c: int) -> int | None:
+                if fs.depth:
+                    return nested((a, b, c))
+                buf[0] = a
+                buf[2] = b
+                buf[4] = c
+                fs.depth = 1
+                fs.seq += 1
+                try:
+                    err = call(*self._cargs)
+                finally:
+                    fs.depth = 0
+                    fs.ran += 1
+                if err or self._trap:
+                    fail(err)
+                if fs.pending is not None:
+                    _raise_pending(fs)
+                return buf[0] & mask
+
+            return f3r
+        if n == 4 and has_result:
+
+            def f4r(a: int, b: int, c: int, d: int) -> int | None:
+                if fs.depth:
+                    return nested((a, b, c, d))
+                buf[0] = a
+                buf[2] = b
+                buf[4] = c
+                buf[6] = d
+                fs.depth = 1
+                fs.seq += 1
+                try:
+                    err = call(*self._cargs)
+                finally:
+                    fs.depth = 0
+                    fs.ran += 1
+                if err or self._trap:
+                    fail(err)
+                if fs.pending is not None:
+                    _raise_pending(fs)
+                return buf[0] & mask
+
+            return f4r
+        return self.__call__
 
     def __call__(self, *args: int) -> int | None:
         fs = self._fs
@@ -349,16 +499,14 @@ class GuestFunc:
         fs.depth = 1
         fs.seq += 1
         try:
-            err = _call_unchecked(fs.ctx, self._fref, buf, self._nsz, self._trapref)
+            err = _call_unchecked(*self._cargs)
         finally:
             fs.depth = 0
             fs.ran += 1
         if err or self._trap:
             trap = self._trap
             if trap:
-                # the failed slot now holds a trap that raise_error frees
-                self._trap = _TrapPtr()
-                self._trapref = byref(self._trap)
+                self._new_trap_slot()
             fs.raise_error(err, trap if trap else None)
         if fs.pending is not None:  # a host function failed but the guest swallowed it
             pending, fs.pending = fs.pending, None
@@ -370,16 +518,30 @@ class GuestFunc:
     def _nested(self, args: tuple[int, ...]) -> int | None:
         """A re-entrant call from a host function: the outer buffer may be in use."""
         fs = self._fs
-        buf = (ctypes.c_int64 * (_SLOT * self._n))()
+        if self._nbusy:
+            # deeper still: buffers of its own
+            buf = (ctypes.c_int64 * (_SLOT * self._n))()
+            trap = _TrapPtr()
+            cargs: tuple[Any, ...] = (fs.ctx, self._fref, buf, self._nsz, byref(trap))
+        else:
+            buf = self._nbuf
+            trap = self._ntrap
+            cargs = self._nargs
         buf[self._slots] = args
-        trap = _TrapPtr()
+        busy = self._nbusy
+        self._nbusy = True
         fs.depth += 1
         try:
-            err = _call_unchecked(fs.ctx, self._fref, buf, self._nsz, byref(trap))
+            err = _call_unchecked(*cargs)
         finally:
             fs.depth -= 1
             fs.ran += 1
+            self._nbusy = busy
         if err or trap:
+            if trap and not busy:
+                # the shared slot now holds a trap that raise_error frees
+                self._ntrap = _TrapPtr()
+                self._nargs = (fs.ctx, self._fref, self._nbuf, self._nsz, byref(self._ntrap))
             fs.raise_error(err, trap if trap else None)
         if fs.pending is not None:
             pending, fs.pending = fs.pending, None
@@ -387,6 +549,12 @@ class GuestFunc:
         if self._result is None:
             return None
         return buf[0] & self._mask
+
+
+def _raise_pending(fs: FastStore) -> None:
+    """A host function failed but the guest swallowed the trap: still a failure."""
+    pending, fs.pending = fs.pending, None
+    raise GuestTrap("host", str(pending), pending)
 
 
 class _NeverRaised(Exception):

@@ -23,7 +23,6 @@ from edge.wasm.abi import (
     Status,
     deserialize_pairs,
     pack_u64,
-    serialize_pairs,
     slice_buffer,
     splice_buffer,
 )
@@ -45,6 +44,16 @@ MAX_KEY_BYTES = 64 << 10
 MAX_BODY_SET = 16 << 20
 MAX_CALL_TIMEOUT_MS = 60_000
 
+# proxy-wasm LogLevel -> Python's logging level, for the guest's log lines
+PY_LEVELS = {
+    0: 5,  # TRACE below DEBUG
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+    5: logging.CRITICAL,
+}
+
 # Python's logging level -> proxy-wasm LogLevel, for proxy_get_log_level
 _PROXY_LEVEL = [
     (5, LogLevel.TRACE),
@@ -53,6 +62,15 @@ _PROXY_LEVEL = [
     (30, LogLevel.WARN),
     (40, LogLevel.ERROR),
 ]
+
+
+class _NoStore:
+    """Stands in for the FastStore of a VM built without one: nothing is cached."""
+
+    seq = -1
+
+
+_NO_STORE = _NoStore()
 
 
 def _guarded(fn: Callable[..., int]) -> Callable[..., int]:
@@ -70,6 +88,8 @@ def _guarded(fn: Callable[..., int]) -> Callable[..., int]:
 
 def table(vm: PluginVM) -> dict[str, Entry]:
     spec = vm.spec
+    # the VM's FastStore: its ``seq`` (the current guest call) keys serialized maps
+    fs: Any = getattr(vm, "fs", None) or _NO_STORE
 
     def text(ptr: int, size: int, limit: int = MAX_KEY_BYTES) -> bytes:
         if size > limit:
@@ -111,6 +131,14 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     def proxy_log(level: int, ptr: int, size: int) -> int:
         if level > LogLevel.CRITICAL:
             return Status.BAD_ARGUMENT
+        if not vm.capture_logs and not log.isEnabledFor(PY_LEVELS.get(level, logging.INFO)):
+            # nobody reads it: the same checks as ``text``, without the copy and decode
+            if size > MAX_LOG_BYTES:
+                raise AbiError(Status.BAD_ARGUMENT, "argument too long")
+            gm = vm.gm
+            if ptr + size > len(gm.view() if gm is not None else vm.mem()):
+                raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
+            return Status.OK
         msg = text(ptr, size, MAX_LOG_BYTES)
         vm.guest_log(level, msg.decode("utf-8", "replace"))
         return Status.OK
@@ -183,12 +211,16 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     def proxy_get_header_map_size(map_type: int, ret: int) -> int:
         m = header_map(map_type)
         vm.check_out(ret)
-        vm.write_u32(ret, len(serialize_pairs(m.pairs())))
+        vm.write_u32(ret, len(m.serialized(fs.seq)))
         return Status.OK
 
     def proxy_get_header_map_pairs(map_type: int, ret_ptr: int, ret_len: int) -> int:
-        m = header_map(map_type)
-        return vm.give(ret_ptr, ret_len, serialize_pairs(m.pairs()))
+        st = vm.cur_stream
+        if map_type == 0 and st is not None:
+            m = st.req_map
+        else:
+            m = header_map(map_type)
+        return vm.give(ret_ptr, ret_len, m.serialized(fs.seq))
 
     def proxy_set_header_map_pairs(map_type: int, ptr: int, size: int) -> int:
         m = header_map(map_type)
@@ -197,7 +229,11 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         return Status.OK
 
     def proxy_get_header_map_value(map_type: int, kp: int, kl: int, rp: int, rl: int) -> int:
-        m = header_map(map_type)
+        st = vm.cur_stream
+        if map_type == 0 and st is not None:
+            m = st.req_map
+        else:
+            m = header_map(map_type)
         key = text(kp, kl).decode("latin-1").lower()
         v = m.get(key)
         if v is None:
@@ -222,13 +258,21 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         return check_field(bytes(view[kp : kp + kl]), bytes(view[vp : vp + vl]))
 
     def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
-        m = header_map(map_type)
+        st = vm.cur_stream
+        if map_type == 0 and st is not None:
+            m = st.req_map
+        else:
+            m = header_map(map_type)
         k, v = field(kp, kl, vp, vl)
         m.add(k, v)
         return Status.OK
 
     def proxy_replace_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
-        m = header_map(map_type)
+        st = vm.cur_stream
+        if map_type == 0 and st is not None:
+            m = st.req_map
+        else:
+            m = header_map(map_type)
         k, v = field(kp, kl, vp, vl)
         m.replace(k, v)
         return Status.OK
@@ -306,6 +350,8 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             return Status.NOT_FOUND
         if len(st.properties) >= 256:
             return Status.INTERNAL_FAILURE
+        if not st.properties:
+            st.properties = {}  # the stream's own, in place of the shared empty one
         st.properties[path] = value
         return Status.OK
 
@@ -426,7 +472,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             st.id if st is not None else 0,
         )
         if st is not None:
-            st.pending.append(call)
+            if st.pending:
+                st.pending.append(call)
+            else:
+                st.pending = [call]  # the stream's own, in place of the shared empty one
         else:
             vm.pending_root_calls.append(call)
         vm.calls_waiting = True

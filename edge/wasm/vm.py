@@ -11,6 +11,7 @@ then discards the VM. Hostcall bodies live in ``hostcalls.py`` and ``wasi.py``.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,15 @@ from edge.wasm.fastcall import (
     GuestTrap,
     define_host,
 )
+from edge.wasm.hostcalls import PY_LEVELS as _PY_LEVELS
 
 log = logging.getLogger("edge.wasm")
+
+_ZERO_U32 = bytes(4)
+_pack_u32_into = struct.Struct("<I").pack_into
+
+# a guest export as the VM calls it (``GuestFunc.bind``), or a wrapper around one
+GuestCall = Callable[..., Any]
 
 ABI_EXPORTS = ("proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0")
 WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
@@ -163,7 +171,10 @@ class PluginVM:
         if not isinstance(mem, wasmtime.Memory):
             raise ModuleError("file", "module exports no linear memory named 'memory'")
         self.gm = GuestMemory(self.fs, mem)
-        self.cb: dict[str, GuestFunc | None] = {}
+        self.batched = False
+        self.driver: Driver | None = None
+        self._plain: tuple[GuestCall | None, ...] = ()
+        self.cb: dict[str, GuestCall | None] = Callbacks(self._callbacks_changed)
         for name, (params, results) in CALLBACKS.items():
             self.cb[name] = self._export(exports, names, name, params, results)
         alloc = None
@@ -174,12 +185,11 @@ class PluginVM:
         if alloc is None:
             raise ModuleError("file", "module exports neither proxy_on_memory_allocate nor malloc")
         self.alloc = alloc
-        self.driver: Driver | None = None
-        self._plain: tuple[GuestFunc | None, ...] = ()
         batched = {n: exports[n] for n in driver.BEGIN + driver.FINISH if self.cb[n] is not None}
         if batched:
             self.driver = Driver(eng, self.fs, batched, self._enter)  # type: ignore[arg-type]
             self._plain = tuple(self.cb[n] for n in driver.BEGIN + driver.FINISH)
+            self._callbacks_changed()
         # start functions, as proxy-wasm-cpp-host WasmBase::startVm
         if "_initialize" in names:
             self._export(exports, names, "_initialize", (), ())()  # type: ignore[misc]
@@ -203,14 +213,14 @@ class PluginVM:
         name: str,
         params: tuple[str, ...],
         results: tuple[str, ...],
-    ) -> GuestFunc | None:
+    ) -> GuestCall | None:
         if name not in names:
             return None
         f = exports[name]
         if not isinstance(f, wasmtime.Func):
             raise ModuleError("file", f"export {name} is not a function")
         try:
-            return GuestFunc(self.fs, f, name, params, results)
+            return GuestFunc(self.fs, f, name, params, results).bind()
         except TypeError as e:
             raise ModuleError("file", str(e)) from None
 
@@ -309,17 +319,29 @@ class PluginVM:
 
     def give(self, ret_ptr: int, ret_len: int, data: bytes) -> int:
         """Copy ``data`` into guest-allocated memory; write its address and length."""
-        self.check_out(ret_ptr, ret_len)
+        gm = self.gm
+        view = gm.view() if gm is not None else self.mem()
+        n = len(view)
+        if ret_ptr + 4 > n or ret_len + 4 > n:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "result pointer out of bounds")
         if not data:
-            self.write_u32(ret_ptr, 0)
-            self.write_u32(ret_len, 0)
+            view[ret_ptr : ret_ptr + 4] = _ZERO_U32
+            view[ret_len : ret_len + 4] = _ZERO_U32
             return Status.OK
-        addr = self.alloc(len(data))
+        size = len(data)
+        addr = self.alloc(size)
         if not addr:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "guest allocator returned 0")
-        self.write(addr, data)  # bounds-checked: a lying allocator gets an error status
-        self.write_u32(ret_ptr, addr)
-        self.write_u32(ret_len, len(data))
+        # the allocator ran: memory may have grown (never shrunk, so the result
+        # pointers checked above are still in bounds)
+        view = gm.view() if gm is not None else self.mem()
+        end = addr + size
+        if end > len(view):
+            # a lying allocator gets an error status
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
+        view[addr:end] = data
+        _pack_u32_into(view, ret_ptr, addr & 0xFFFFFFFF)
+        _pack_u32_into(view, ret_len, size & 0xFFFFFFFF)
         return Status.OK
 
     # -- logging ---------------------------------------------------------------------
@@ -381,25 +403,29 @@ class PluginVM:
     def _batched(self) -> bool:
         """True while the callbacks are the VM's own (the plugin toolkit wraps them
         to time each one; then every callback is called on its own)."""
+        return self.batched
+
+    def _callbacks_changed(self) -> None:
+        # kept as a flag: the comparison runs when ``cb`` changes, not per request
         cb = self.cb
-        return self.driver is not None and self._plain == (
-            cb["proxy_on_context_create"],
-            cb["proxy_on_request_headers"],
-            cb["proxy_on_done"],
-            cb["proxy_on_log"],
-            cb["proxy_on_delete"],
+        self.batched = self.driver is not None and self._plain == tuple(
+            cb.get(n) for n in driver.BEGIN + driver.FINISH
         )
 
     def _new_state(self, root: RootState, req: Request) -> StreamState:
-        if len(self.streams) >= MAX_STREAMS:
+        streams = self.streams
+        if len(streams) >= MAX_STREAMS:
             # a stream whose log phase never ran: forget the oldest rather than grow
-            self.streams.pop(next(iter(self.streams)))
+            streams.pop(next(iter(streams)))
         sid = self.next_id
-        self.next_id += 1
+        self.next_id = sid + 1
         st = StreamState(sid, root.id, req)
         st.root = root
-        self.streams[sid] = st
-        self._enter_stream(st)
+        st.vm = self
+        streams[sid] = st
+        self.current = sid
+        self.cur_stream = st
+        self.cur_root = root
         return st
 
     def new_stream(self, root: RootState, req: Request) -> StreamState:
@@ -418,7 +444,7 @@ class PluginVM:
     ) -> tuple[StreamState, int]:
         """A new HTTP context, then ``proxy_on_request_headers``: one call into the
         guest when batched. A ``GuestTrap`` names the callback it came from."""
-        if not self._batched():
+        if not self.batched:
             st = self.new_stream(root, req)
             return st, self.call_stream(st, "proxy_on_request_headers", num_headers, eos)
         st = self._new_state(root, req)
@@ -430,7 +456,7 @@ class PluginVM:
             if d.stage() == driver.CONTEXT_CREATE:
                 e.callback = "proxy_on_context_create"
             raise
-        return st, r if r is not None else Action.CONTINUE
+        return st, r  # the driver's begin always returns an i32 (0 without the export)
 
     def call_stream(self, st: StreamState, name: str, *args: int) -> int:
         """Call an HTTP callback; a missing export means Continue."""
@@ -469,8 +495,10 @@ class PluginVM:
             return
         st.done = True
         try:
-            if self._batched():
-                self._enter_stream(st)
+            if self.batched:
+                self.current = st.id
+                self.cur_stream = st
+                self.cur_root = st.root
                 d = self.driver
                 assert d is not None
                 d.finish(st.id)
@@ -491,6 +519,22 @@ class PluginVM:
         return t
 
 
+class Callbacks(dict[str, GuestCall | None]):
+    """The VM's callback table: a dict whose item assignment (the only way it is
+    changed: the plugin toolkit wraps callbacks to time them) tells the VM, which
+    then re-decides whether the batching driver may be used."""
+
+    __slots__ = ("_changed",)
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __setitem__(self, key: str, value: GuestCall | None) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+
 def _stub(
     params: tuple[str, ...], results: tuple[str, ...], value: int
 ) -> tuple[tuple[str, ...], tuple[str, ...], Callable[..., Any]]:
@@ -500,12 +544,4 @@ def _stub(
     return params, results, fn
 
 
-_PY_LEVELS = {
-    0: 5,  # TRACE below DEBUG
-    1: logging.DEBUG,
-    2: logging.INFO,
-    3: logging.WARNING,
-    4: logging.ERROR,
-    5: logging.CRITICAL,
-}
 _LEVEL_NAMES = {0: "trace", 1: "debug", 2: "info", 3: "warn", 4: "error", 5: "critical"}

@@ -283,9 +283,7 @@ def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
 def test_frozen_worker_is_killed_by_the_watchdog_and_replaced(tmp_path: Path) -> None:
     with (
         HeldUpstream() as up,
-        EdgeProcess(
-            config(up.port, ["/a"]), workers=2, env={"EDGE_WATCHDOG_TIMEOUT": "2"}
-        ) as edge,
+        EdgeProcess(config(up.port, ["/a"]), workers=2, env={"EDGE_WATCHDOG_TIMEOUT": "2"}) as edge,
     ):
         frozen = status(edge)["workers"][0]["pid"]
         os.kill(frozen, signal.SIGSTOP)  # alive, holding its socket, answering nothing

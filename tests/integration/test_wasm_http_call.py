@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import inspect
 import json
 import logging
 import socket
@@ -21,7 +22,7 @@ from edge import metrics
 from edge.plugins.base import CompileEnv
 from edge.wasm.abi import Status
 from edge.wasm.callout import WORKER_STATE, compiled
-from edge.wasm.plugin import WasmPlugin, make_factory
+from edge.wasm.plugin import WasmPlugin, make_factory, run_access
 from edge.wasm.shared import SHARED_QUEUES
 from edge.worker_state import WorkerState
 from tests.support.procs import EdgeProcess, free_port
@@ -54,7 +55,7 @@ def upstream() -> Iterator[Upstream]:
 async def test_http_call_success_pauses_until_response(upstream: Upstream) -> None:
     p = callout_plugin({"nodes": {upstream.addr: 1}})
     req = make_request("GET", "/orig", [("Host", "h")])
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert req.headers.get("x-call-status") == "200"
     echoed = json.loads(req.headers.get("x-call-body") or "{}")
     assert echoed["path"] == "/auth" and echoed["method"] == "GET"
@@ -65,10 +66,34 @@ async def test_http_call_success_pauses_until_response(upstream: Upstream) -> No
     p.log(req, make_response())
 
 
+async def test_access_returns_a_coroutine_while_a_call_is_pending(upstream: Upstream) -> None:
+    """Sync-first ``access``: the guest's call must run before the answer is known."""
+    p = callout_plugin({"nodes": {upstream.addr: 1}})
+    req = make_request("GET", "/orig", [("Host", "h")])
+    pending = p.access(req)
+    assert inspect.iscoroutine(pending)
+    assert await pending is None
+    assert req.headers.get("x-call-status") == "200"
+    p.log(req, make_response())
+
+
+async def test_a_pending_call_is_left_to_its_own_request(upstream: Upstream) -> None:
+    """Between ``access`` returning and being awaited, the tick loop (or another
+    request) takes calls: not this request's, or it would go on without the answer."""
+    p = callout_plugin({"nodes": {upstream.addr: 1}})
+    req = make_request("GET", "/orig", [("Host", "h")])
+    pending = p.access(req)
+    assert inspect.iscoroutine(pending)
+    assert p.rt.vm is not None and p.rt.take_calls(p.rt.vm) == []
+    assert await pending is None
+    assert req.headers.get("x-call-status") == "200"
+    p.log(req, make_response())
+
+
 async def test_http_call_failure_answers_local_response() -> None:
     port = free_port()  # nothing listens there: connection refused
     p = callout_plugin({"nodes": {f"127.0.0.1:{port}": 1}})
-    r = await p.access(make_request())
+    r = await run_access(p, make_request())
     assert r is not None and r.status == 503 and r.body == b"call failed"
 
 
@@ -79,7 +104,7 @@ async def test_http_call_timeout_answers_local_response() -> None:
         s.listen(8)
         p = callout_plugin({"nodes": {f"127.0.0.1:{s.getsockname()[1]}": 1}})
         with trio.fail_after(10):
-            r = await p.access(make_request())
+            r = await run_access(p, make_request())
     assert r is not None and r.status == 503 and r.body == b"call failed"
 
 
@@ -89,7 +114,7 @@ async def test_http_call_is_balanced_across_nodes() -> None:
         seen = []
         for _ in range(4):
             req = make_request()
-            assert await p.access(req) is None
+            assert await run_access(p, req) is None
             assert req.headers.get("x-call-status") == "200"
             seen.append(json.loads(req.headers.get("x-call-body") or "{}")["upstream"])
         assert sorted(seen) == ["a", "a", "b", "b"]
@@ -101,7 +126,7 @@ async def test_http_call_retries_on_another_node(upstream: Upstream) -> None:
     dead = f"127.0.0.1:{free_port()}"
     p = callout_plugin({"nodes": {dead: 100, upstream.addr: 1}, "retries": 1})
     req = make_request()
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert req.headers.get("x-call-status") == "200"
 
 
@@ -114,7 +139,7 @@ async def test_http_call_uses_the_workers_snapshot_and_pools(upstream: Upstream)
     try:
         for _ in range(2):
             req = make_request()
-            assert await p.access(req) is None
+            assert await run_access(p, req) is None
             assert req.headers.get("x-call-status") == "200"
         # both calls went through the worker's pools: one keep-alive node pool
         assert len(state.pools.pools) == 1
@@ -133,7 +158,7 @@ async def test_http_call_to_unlisted_upstream_is_refused(upstream: Upstream) -> 
         "acme/callout2", {"conf": "auth"}, CompileEnv()
     )
     req = make_request()
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert req.headers.get("x-call-error") == "yes"  # the guest saw BAD_ARGUMENT
 
 

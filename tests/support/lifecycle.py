@@ -71,9 +71,7 @@ def config(upstream_port: int, uris: list[str], version: str = "v1") -> dict[str
     return {
         "version": version,
         "upstreams": [{"id": "u", "nodes": [{"host": "127.0.0.1", "port": upstream_port}]}],
-        "routes": [
-            {"id": f"r{i}", "uri": uri, "upstream_id": "u"} for i, uri in enumerate(uris)
-        ],
+        "routes": [{"id": f"r{i}", "uri": uri, "upstream_id": "u"} for i, uri in enumerate(uris)],
     }
 
 

@@ -115,9 +115,7 @@ def test_set_status_sections(tmp_path: Path) -> None:
     }
 
 
-def test_watchdog_timeout_env_is_checked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_watchdog_timeout_env_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGE_WATCHDOG_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="EDGE_WATCHDOG_TIMEOUT"):
         _sup(tmp_path)

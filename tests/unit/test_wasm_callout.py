@@ -11,7 +11,7 @@ from edge.plugins.base import CompileEnv
 from edge.upstream.model import Upstream, compile_upstream
 from edge.wasm.callout import compiled, synthetic_request
 from edge.wasm.context import PendingCall
-from edge.wasm.plugin import make_factory
+from edge.wasm.plugin import make_factory, run_access
 from tests.support.wasm import make_request, make_runtime, wat
 
 
@@ -61,6 +61,15 @@ async def test_pause_without_call_continues() -> None:
     p = make_factory(rt, "probe/pause", 0, "fail_closed", 1 << 20)("probe/pause", {}, CompileEnv())
     rt.vm.instance.exports(rt.vm.store)["set_req_action"](rt.vm.store, 1)  # Pause
     req = make_request()
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     p.log(req, None)
     assert rt.vm is not None and not rt.vm.streams  # the context was finished
+
+
+def test_access_answers_without_a_coroutine_when_nothing_waits() -> None:
+    rt = make_runtime(wat("probe"), plugin="probe/sync", tenant="t")
+    p = make_factory(rt, "probe/sync", 0, "fail_closed", 1 << 20)("probe/sync", {}, CompileEnv())
+    req = make_request()
+    assert p.access(req) is None  # the answer itself, not an awaitable
+    p.log(req, None)
+    assert rt.vm is not None and not rt.vm.streams

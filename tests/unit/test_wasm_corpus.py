@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from edge.plugins.base import CompileEnv, PluginConfigError
-from edge.wasm.plugin import WasmPlugin, make_factory
+from edge.wasm.plugin import WasmPlugin, make_factory, run_access
 from tests.support.wasm import corpus, make_request, make_response, make_runtime
 
 
@@ -31,7 +31,7 @@ def wasm_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 async def roundtrip(
     p: WasmPlugin, req: Any, resp_body: bytes = b"upstream"
 ) -> tuple[Any, Any, bytes]:
-    r = await p.access(req)
+    r = await run_access(p, req)
     if r is not None:
         p.log(req, r)
         return r, None, b""
@@ -114,7 +114,7 @@ async def test_go_http_body_response_operation() -> None:
 async def test_go_http_body_buffers_paused_response_chunks() -> None:
     p = plugin("go_http_body")
     req = make_request("POST", "/", [("Host", "h"), ("buffer-replace-at", "response")], body=b"b")
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     resp = make_response()
     assert p.header_filter(req, resp) is None
     assert p.body_filter(req, resp, b"part1 ", False) == b""  # paused until end of stream

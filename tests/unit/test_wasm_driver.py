@@ -6,7 +6,7 @@ import wasmtime
 
 from edge.plugins.base import CompileEnv, PluginChain
 from edge.wasm.driver import driver_wat
-from edge.wasm.plugin import WasmPlugin, make_factory, plugin_class
+from edge.wasm.plugin import WasmPlugin, make_factory, plugin_class, run_access
 from tests.support.wasm import make_request, make_response, make_runtime, make_vm
 
 # Records, per stream, what on_request_headers saw: the status of
@@ -95,13 +95,13 @@ async def test_trap_in_request_headers_is_a_failure_not_root_only() -> None:
     rt = make_runtime(wasmtime.wat2wasm(SWITCHER))
     p = make_factory(rt, "t/switch", 0, "fail_closed", 1 << 20)("t/switch", {}, CompileEnv())
     req = make_request(headers=[("Host", "h"), ("Boom", "1")])
-    r = await p.access(req)
+    r = await run_access(p, req)
     assert r is not None and r.status == 503
     p.log(req, r)
     assert rt.root_only == set()
     # the next request gets a new VM and passes
     req = make_request(headers=[("Host", "h")])
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     p.log(req, make_response())
 
 

@@ -219,3 +219,24 @@ def test_budget_is_per_call_not_cumulative() -> None:
             break
     assert time.thread_time() - start > 0.02
     assert fs.seq > 1
+
+
+def test_bound_calls_behave_as_the_function(env: Env) -> None:
+    """``GuestFunc.bind``: the VM's per-arity closures return, trap and recover as
+    ``__call__`` does, and a call made from a host function still nests."""
+    add = env.f("call_add", [I32, I32], [I32]).bind()
+    assert add(0xFFFFFFFF, 0) == 0xFFFFFFFF and env.seen == [(0xFFFFFFFF, 0)]
+    grow = env.f("grow", [I32], [I32]).bind()
+    assert grow(1) == 1  # the old size in pages
+    exit_ = env.f("call_exit", [I32], []).bind()
+    for _ in range(2):  # the trap slot is renewed after each trap
+        with pytest.raises(GuestTrap) as e:
+            exit_(3)
+        assert e.value.kind == "proc_exit"
+    assert add(2, 3) == 5
+    spin = env.f("spin", [], []).bind()  # no per-arity closure: the method itself
+    env.fs.set_budget_ms(20.0)
+    with pytest.raises(GuestTrap) as e:
+        spin()
+    assert e.value.kind == "interrupt"
+    assert add(4, 5) == 9

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from edge.http.headers import Headers
 from edge.wasm.abi import (
     AbiError,
     BufferType,
@@ -15,6 +16,7 @@ from edge.wasm.abi import (
     deserialize_pairs,
     serialize_pairs,
 )
+from edge.wasm.context import RequestHeaderMap, ResponseHeaderMap
 from edge.wasm.hostcalls import table as env_table
 from edge.wasm.shared import SHARED_DATA
 from edge.wasm.vm import VmSpec
@@ -539,3 +541,32 @@ def test_check_field_accepts_pseudo_headers_and_lowercases() -> None:
 
     assert check_field(b":Path", b"/a b") == (":path", "/a b")
     assert check_field(b"X-A", b"") == ("x-a", "")
+
+
+def test_serialized_maps_are_their_pairs_and_follow_writes() -> None:
+    """The one-pass serializer (and its per-call cache) gives exactly the pair format
+    of the maps' ``pairs()``: Host only as :authority, names lower-cased."""
+    req = make_request(
+        "GET", "/p?q=1", [("Host", "h.test:8080"), ("X-A", "1"), ("host", "dup"), ("X-A", "\xe9")]
+    )
+    m = RequestHeaderMap(req)
+    assert m.serialized() == serialize_pairs(m.pairs())
+    assert m.serialized(7) == serialize_pairs(m.pairs())
+    m.replace("x-b", "3")  # a write within the same guest call drops the cached form
+    assert m.serialized(7) == serialize_pairs(m.pairs())
+    assert (b"x-b", b"3") in deserialize_pairs(m.serialized(7))
+    req.headers.add("X-C", "4")  # the host's own edits come between guest calls
+    assert m.serialized(8) == serialize_pairs(m.pairs())
+    assert RequestHeaderMap(make_request(headers=[])).serialized() == serialize_pairs(
+        RequestHeaderMap(make_request(headers=[])).pairs()
+    )
+    resp = make_response(404, [("Content-Type", "text/plain"), ("X-Z", "z")])
+    r = ResponseHeaderMap(resp)
+    assert r.serialized(1) == serialize_pairs(r.pairs())
+    r.replace(":status", "201")
+    assert deserialize_pairs(r.serialized(1))[0] == (b":status", b"201")
+    r.replace("x-z", "y")
+    assert r.serialized(1) == serialize_pairs(r.pairs())
+    empty = make_response(204)
+    empty.headers = Headers()
+    assert ResponseHeaderMap(empty).serialized() == serialize_pairs([(b":status", b"204")])

@@ -4,15 +4,16 @@ and the whole-body path in ``access`` for bodies the proxy buffers anyway."""
 
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from edge.context import Request
+from edge.context import Request, Response
 from edge.errors import ClientError, LocalReply
 from edge.plugins.base import CompileEnv, PluginChain
-from edge.wasm.plugin import WasmPlugin, make_factory, plugin_class
+from edge.wasm.plugin import WasmPlugin, make_factory, plugin_class, run_access
 from tests.support.wasm import make_request, make_runtime, wat
 
 CONTINUE, PAUSE_UNTIL_EOS, REWRITE, DENY = 0, 1, 2, 3
@@ -57,7 +58,7 @@ def test_request_body_filter_is_chained_only_with_the_callback() -> None:
 async def test_each_chunk_reaches_the_guest_with_eos_only_on_the_last() -> None:
     rt, p = setup(CONTINUE)
     req = chunked_request(p)
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert guest(rt, "calls") == 0  # nothing buffered in access for a streamed body
     chunks = [b"ab", b"cde", b"fghi"]
     out = await stream(p, req, chunks)
@@ -72,7 +73,7 @@ async def test_each_chunk_reaches_the_guest_with_eos_only_on_the_last() -> None:
 async def test_the_guest_rewrites_each_chunk() -> None:
     _rt, p = setup(REWRITE)
     req = chunked_request(p)
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     out = await stream(p, req, [b"one", b"two"])
     assert out == [b"#", b"#", b"#"]
     p.log(req, None)
@@ -81,7 +82,7 @@ async def test_the_guest_rewrites_each_chunk() -> None:
 async def test_pause_buffers_until_end_of_stream() -> None:
     rt, p = setup(PAUSE_UNTIL_EOS)
     req = chunked_request(p)
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     chunks = [b"alpha-", b"beta-", b"gamma"]
     out = await stream(p, req, chunks)
     body = b"".join(chunks)
@@ -99,7 +100,7 @@ async def test_pause_buffers_until_end_of_stream() -> None:
 async def test_pause_past_max_body_bytes_is_413() -> None:
     _rt, p = setup(PAUSE_UNTIL_EOS, max_body=8)
     req = chunked_request(p)
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert await p.request_body_filter(req, b"12345", False) == b""
     with pytest.raises(ClientError) as e:
         await p.request_body_filter(req, b"67890", False)
@@ -111,7 +112,7 @@ async def test_buffered_body_goes_whole_in_access_and_once() -> None:
     rt, p = setup(PAUSE_UNTIL_EOS)
     req = make_request("POST", "/up", body=b"hello")
     req.route = SimpleNamespace(chain=PluginChain([(p, 0)]))
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert (guest(rt, "calls"), guest(rt, "eos_at")) == (1, 1)
     # the proxy then passes the buffered body through the filter: not a second time
     assert await p.request_body_filter(req, b"hello", True) == b"hello"
@@ -127,7 +128,7 @@ async def test_a_global_rule_plugin_gets_a_streamed_body_whole_in_access() -> No
         return b"from-the-wire"
 
     req.read_body = read_body
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     assert (guest(rt, "calls"), guest(rt, "last_len")) == (1, len(b"from-the-wire"))
     p.log(req, None)
 
@@ -136,7 +137,7 @@ async def test_local_response_answers_a_buffered_body() -> None:
     _rt, p = setup(DENY)
     req = make_request("POST", "/up", body=b"hello")
     req.route = SimpleNamespace(chain=PluginChain([(p, 0)]))
-    resp = await p.access(req)
+    resp = await run_access(p, req)
     assert resp is not None and resp.status == 403 and resp.body == b"denied"
     p.log(req, resp)
 
@@ -144,9 +145,35 @@ async def test_local_response_answers_a_buffered_body() -> None:
 async def test_local_response_on_a_streamed_body_replaces_the_upstream() -> None:
     _rt, p = setup(DENY)
     req = chunked_request(p)
-    assert await p.access(req) is None
+    assert await run_access(p, req) is None
     # the proxy abandons the upstream exchange and sends this response instead
     with pytest.raises(LocalReply) as e:
         await p.request_body_filter(req, b"abc", False)
     assert e.value.response.status == 403
     p.log(req, None)
+
+
+async def test_access_returns_a_coroutine_only_to_read_the_body() -> None:
+    """Sync-first ``access``: an answer when nothing waits, a coroutine otherwise."""
+    rt, p = setup(CONTINUE)
+    req = make_request("POST", "/up", body=b"hello")
+    pending = p.access(req)
+    assert inspect.iscoroutine(pending)  # the body has to be read first
+    assert await pending is None
+    assert (guest(rt, "calls"), guest(rt, "last_len")) == (1, 5)
+    p.log(req, None)
+    # a body the proxy already holds goes to the guest without waiting
+    req = make_request("POST", "/up", body=b"hello!")
+    req.body = b"hello!"
+    assert p.access(req) is None
+    assert (guest(rt, "calls"), guest(rt, "last_len")) == (2, 6)
+    p.log(req, None)
+
+
+def test_access_answers_a_local_response_synchronously() -> None:
+    _rt, p = setup(DENY)
+    req = make_request("POST", "/up", body=b"hello")
+    req.body = b"hello"
+    resp = p.access(req)
+    assert isinstance(resp, Response) and resp.status == 403 and resp.body == b"denied"
+    p.log(req, resp)
