@@ -48,7 +48,17 @@ FLUSH_BYTES = PIPE_BUF - 512
 class AccessLog:
     """``AccessLog(None)`` is disabled; ``AccessLog("-")`` is stderr; else a file path."""
 
-    __slots__ = ("enabled", "_fd", "_encoder", "_own_fd", "_sec", "_sec_str", "_buf")
+    __slots__ = (
+        "enabled",
+        "_fd",
+        "_encoder",
+        "_own_fd",
+        "_sec",
+        "_sec_str",
+        "_ms",
+        "_ms_str",
+        "_buf",
+    )
 
     def __init__(self, target: str | None = "-") -> None:
         self.enabled = target is not None
@@ -61,18 +71,26 @@ class AccessLog:
         self._encoder = msgspec.json.Encoder()
         self._sec = -1
         self._sec_str = ""
+        self._ms = -1
+        self._ms_str = ""
         self._buf = bytearray()
         if self.enabled:
             # lines still buffered when the worker exits normally are not lost
             atexit.register(self.flush)
 
     def _timestamp(self, wall: float) -> str:
-        # formatting a time costs more than the rest of the line; reuse it per second
-        sec = int(wall)
+        # formatting a time costs more than the rest of the line: under load many
+        # requests start in the same millisecond, and all in the same second
+        ms = int(wall * 1000)
+        if ms == self._ms:
+            return self._ms_str
+        sec = ms // 1000
         if sec != self._sec:
             self._sec = sec
             self._sec_str = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return f"{self._sec_str}.{int((wall - sec) * 1000):03d}Z"
+        self._ms = ms
+        self._ms_str = s = f"{self._sec_str}.{ms - sec * 1000:03d}Z"
+        return s
 
     def write(self, req: Request, now: float) -> None:
         """Log ``req``; ``now`` is the monotonic time the response ended."""

@@ -94,6 +94,16 @@ def run_phases(
     handler that must be awaited) and the chain in force (the consumer's, once an
     auth plugin found one). Global rules run even when no route matched, as APISIX's.
     """
+    if (
+        stage == 0
+        and (g is None or not (g.rewrite or g.access))
+        and (chain is None or not (chain.rewrite or chain.access or chain.has_auth))
+    ):
+        # nothing to run (the common plain route): only the 404 to decide
+        if route is None:
+            return not_found(), None
+        req.route = route
+        return None, chain
     while stage < _DONE:
         if stage == _G_REWRITE:
             hs = g.rewrite if g is not None else _EMPTY

@@ -115,7 +115,7 @@ class RequestParser(BodyParser):
 
     def _next_head(self) -> Event:
         buf = self._buf
-        if buf[:2] == b"\r\n":
+        if buf.startswith(b"\r\n"):
             stripped = buf.lstrip(b"\r\n")
             if len(buf) - len(stripped) > 2 * _MAX_LEADING_CRLF:
                 raise ProtocolError("too many empty lines before the request line")
@@ -140,8 +140,13 @@ class RequestParser(BodyParser):
                 raise ProtocolError("bare LF in the request head")
             self._scan = max(0, len(buf) - 3)
             return NEED_DATA
-        head = buf[: end + 4]
-        self._buf = buf[end + 4 :]
+        if end + 4 == len(buf):
+            # the usual case: the buffer holds this head and nothing after it
+            head = buf
+            self._buf = b""
+        else:
+            head = buf[: end + 4]
+            self._buf = buf[end + 4 :]
         self._scan = 0
         last = self._last
         if last is not None and head == self._last_raw:

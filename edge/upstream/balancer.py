@@ -55,6 +55,8 @@ class Balancer:
                 by_prio.setdefault(n.priority, []).append(i)
         # node indexes per priority group, highest priority first
         self.groups: list[list[int]] = [by_prio[p] for p in sorted(by_prio, reverse=True)]
+        # one node: it is the answer whatever its health (rule 3), unless already tried
+        self._only = self.nodes[0] if len(self.nodes) == 1 and self.groups else None
 
     def pick(
         self,
@@ -62,6 +64,9 @@ class Balancer:
         tried: frozenset[str] | set[str] = frozenset(),
         healthy: Healthy = _always_healthy,
     ) -> Node | None:
+        only = self._only
+        if only is not None:
+            return None if only.key in tried else only
         nodes = self.nodes
         for gi, group in enumerate(self.groups):
             cands = [i for i in group if nodes[i].key not in tried and healthy(nodes[i])]
