@@ -50,7 +50,8 @@ log = logging.getLogger("edge.wasm")
 
 _CONTINUE = int(Action.CONTINUE)  # a plain int: an IntEnum compare costs more
 # where ``_access_wait`` takes over from ``access``
-_SETTLE_HEADERS, _READ_BODY, _SETTLE_BODY = range(3)
+# steps of ``access`` (where its coroutine goes on from) and answers of ``_body_step``
+_SETTLE_HEADERS, _READ_BODY, _SETTLE_BODY, _CALL_BODY, _NO_BODY, _STREAMED = range(6)
 _perf = time.perf_counter
 FLUSH_EVERY = 256  # calls between moving local call counters to shared metrics
 _CONF_KEYS = frozenset({"conf", "root_id", "root_only"})
@@ -239,6 +240,26 @@ class WasmPlugin(Plugin):
         if vm.calls >= FLUSH_EVERY:
             self.rt.flush(vm)
 
+    def _body_step(self, req: Request, st: StreamState) -> int:
+        """What ``access`` does about the request body once the headers are through."""
+        if st.vm.cb["proxy_on_request_body"] is None or not (req.chunked or req.content_length):
+            return _NO_BODY
+        if req.body is None:
+            if (
+                not st.headers_paused
+                and (req.chunked or (req.content_length or 0) > BUFFER_BODY_BELOW)
+                and self._streams_body(req)
+            ):
+                # streamed: request_body_filter gives the guest each chunk as it goes
+                # upstream (a local response from there can only abort)
+                return _STREAMED
+            # the proxy buffers this body before going upstream anyway: give it whole
+            # here, where a local response can still answer the request
+            return _READ_BODY if req.read_body is not None else _STREAMED
+        if len(req.body) > self.max_body_bytes:
+            raise ClientError("request body too large", 413)
+        return _CALL_BODY
+
     @staticmethod
     def _body_end(req: Request, st: StreamState) -> Response | None:
         if st.local is not None:
@@ -275,31 +296,20 @@ class WasmPlugin(Plugin):
                 return self._wait(req, st, _SETTLE_HEADERS)
             if st.local is not None:
                 return st.local
-            if vm.cb["proxy_on_request_body"] is not None and (req.chunked or req.content_length):
-                if (
-                    req.body is None
-                    and not st.headers_paused
-                    and (req.chunked or (req.content_length or 0) > BUFFER_BODY_BELOW)
-                    and self._streams_body(req)
-                ):
-                    # streamed: request_body_filter gives the guest each chunk as it
-                    # goes upstream (a local response from there can only abort)
-                    return None
-                # the proxy buffers this body before going upstream anyway: give it
-                # whole here, where a local response can still answer the request
-                if req.body is None:
-                    if req.read_body is None:
-                        return None
-                    return self._wait(req, st, _READ_BODY)
-                if len(req.body) > self.max_body_bytes:
-                    raise ClientError("request body too large", 413)
-                self._body_call(req, st, req.body)
-                if vm.calls_waiting:
-                    return self._wait(req, st, _SETTLE_BODY)
-                return self._body_end(req, st)
-            if vm.dead:
-                raise GuestTrap("host", "VM discarded while the request was paused")
-            return None
+            step = self._body_step(req, st)
+            if step == _STREAMED:
+                return None
+            if step == _NO_BODY:
+                if vm.dead:
+                    raise GuestTrap("host", "VM discarded while the request was paused")
+                return None
+            if step == _READ_BODY:
+                return self._wait(req, st, _READ_BODY)
+            assert req.body is not None
+            self._body_call(req, st, req.body)
+            if vm.calls_waiting:
+                return self._wait(req, st, _SETTLE_BODY)
+            return self._body_end(req, st)
         except GuestTrap as e:
             return self._failed(req, st or req.plugin_ctx.get(self.slot), e)
 
@@ -315,25 +325,13 @@ class WasmPlugin(Plugin):
             if step == _SETTLE_HEADERS:
                 if st.local is not None:
                     return st.local
-                if vm.cb["proxy_on_request_body"] is None or not (
-                    req.chunked or req.content_length
-                ):
+                step = self._body_step(req, st)
+                if step == _STREAMED:
+                    return None
+                if step == _NO_BODY:
                     if vm.dead:
                         raise GuestTrap("host", "VM discarded while the request was paused")
                     return None
-                if (
-                    req.body is None
-                    and not st.headers_paused
-                    and (req.chunked or (req.content_length or 0) > BUFFER_BODY_BELOW)
-                    and self._streams_body(req)
-                ):
-                    return None
-                if req.body is None:
-                    if req.read_body is None:
-                        return None
-                    step = _READ_BODY
-                elif len(req.body) > self.max_body_bytes:
-                    raise ClientError("request body too large", 413)
             if step == _READ_BODY:
                 req.body = await req.read_body(self.max_body_bytes)  # type: ignore[misc]
             if step != _SETTLE_BODY:
