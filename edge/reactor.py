@@ -54,7 +54,7 @@ from edge.proxy import (
     upstream_response,
 )
 from edge.server import HTTPConnection, refusal, serve_handed_over
-from edge.transport import _waiters
+from edge.transport import io_waiters
 from edge.upstream.client import forward_head, may_retry
 from edge.upstream.forwarding import upstream_host
 from edge.upstream.health import TCP, TIMEOUT
@@ -88,7 +88,7 @@ class Reactor:
         self.nursery: trio.Nursery | None = None
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        wait_readable = _waiters()[0]
+        wait_readable = io_waiters()[0]
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             self.worker.reactor = self

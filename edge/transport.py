@@ -22,7 +22,7 @@ import trio
 RECV_SIZE = 65536
 
 
-def _waiters() -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
+def io_waiters() -> tuple[Callable[[int], Awaitable[None]], Callable[[int], Awaitable[None]]]:
     """The run loop's own ``wait_readable``/``wait_writable``.
 
     ``trio.lowlevel.wait_*`` wrap these in a frame whose only job is protection from
@@ -46,7 +46,7 @@ class FdTransport:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream  # owns the descriptor; closing goes through it
         self.fd = stream.socket.fileno()
-        self._wait_readable, self._wait_writable = _waiters()
+        self._wait_readable, self._wait_writable = io_waiters()
 
     def recv_nowait(self) -> bytes | None:
         """Bytes if the kernel has some (``b""`` at EOF), None if a wait is needed."""

@@ -70,7 +70,6 @@ class WorkerState:
         limits: Limits = DEFAULT_LIMITS,
         access_log: AccessLog | None = None,
         conn_setup: ConnSetup | None = None,
-        fast_path: bool = True,
     ) -> None:
         self.limits = limits
         self.access_log = access_log if access_log is not None else AccessLog(None)
@@ -81,7 +80,6 @@ class WorkerState:
         self.requests = 0
         self.total_requests = 0
         self.conn_setup = conn_setup
-        self.fast_path = fast_path
         # cancel scopes of accept loops
         self._accept_scopes: set[trio.CancelScope] = set()
         # downstream connections waiting for (the rest of) a request head; each has
@@ -128,8 +126,7 @@ class WorkerState:
 
         async with trio.open_nursery() as nursery:
             await nursery.start(self.health.run)
-            if self.fast_path:
-                await nursery.start(Reactor(self).run)
+            await nursery.start(Reactor(self).run)
             task_status.started()
             try:
                 ticks = 0
