@@ -97,7 +97,7 @@ def run_phases(
     if (
         stage == 0
         and (g is None or not (g.rewrite or g.access))
-        and (chain is None or not (chain.rewrite or chain.access or chain.has_auth))
+        and (chain is None or not (chain.rewrite or chain.access))
     ):
         # nothing to run (the common plain route): only the 404 to decide
         if route is None:

@@ -212,7 +212,7 @@ class HTTPConnection:
         from edge.proxy import handle
 
         worker = self.worker
-        reactor = worker.reactor if type(self.tr) is FdTransport else None
+        plain = type(self.tr) is FdTransport
         # one scope for the connection's life: the worker's reaper (or a drain) cancels
         # it when the keep-alive or head timeout of a registered wait has passed
         with trio.CancelScope() as scope:
@@ -223,6 +223,7 @@ class HTTPConnection:
                     head, resume = first
                     first = None
                 else:
+                    reactor = worker.reactor if plain else None
                     if (
                         reactor is not None
                         and not self.parser.trailing_data
