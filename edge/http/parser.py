@@ -110,6 +110,8 @@ class RequestParser(BodyParser):
         Raises ``ProtocolError`` (status 400/413/414/417/431/505...) on bad input.
         """
         if self._state == HEAD:
+            if not self._buf and not self._eof:
+                return NEED_DATA  # between requests, nothing to look at yet
             return self._next_head()
         return self._body_event()
 
