@@ -22,6 +22,16 @@ import httptools
 RECV = 65536
 
 
+def _read(sock: socket.socket) -> bytes | None:
+    """What the peer sent, ``b""`` at EOF or on an error, None if nothing yet."""
+    try:
+        return os.read(sock.fileno(), RECV)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 class Relay:
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -53,12 +63,9 @@ class Upstream:
         self.done = True
 
     def readable(self) -> None:
-        try:
-            data = os.read(self.sock.fileno(), RECV)
-        except BlockingIOError:
+        data = _read(self.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         client = self.client
         if not data or client is None:
             # closed by the upstream (idle, or after its keep-alive limit)
@@ -101,12 +108,9 @@ class Client:
         self.headers = []
 
     def readable(self) -> None:
-        try:
-            data = os.read(self.sock.fileno(), RECV)
-        except BlockingIOError:
+        data = _read(self.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self.close()
             return

@@ -51,7 +51,7 @@ log = logging.getLogger("edge.wasm")
 _CONTINUE = int(Action.CONTINUE)  # a plain int: an IntEnum compare costs more
 # where ``_access_wait`` takes over from ``access``
 # steps of ``access`` (where its coroutine goes on from) and answers of ``_body_step``
-_SETTLE_HEADERS, _READ_BODY, _SETTLE_BODY, _CALL_BODY, _NO_BODY, _STREAMED = range(6)
+_SETTLE_HEADERS, _READ_BODY, _SETTLE_BODY, _CALL_BODY, _DONE = range(5)
 _perf = time.perf_counter
 FLUSH_EVERY = 256  # calls between moving local call counters to shared metrics
 _CONF_KEYS = frozenset({"conf", "root_id", "root_only"})
@@ -241,9 +241,12 @@ class WasmPlugin(Plugin):
             self.rt.flush(vm)
 
     def _body_step(self, req: Request, st: StreamState) -> int:
-        """What ``access`` does about the request body once the headers are through."""
+        """What ``access`` does about the request body once the headers are through
+        (``_DONE``: nothing, the request goes on)."""
         if st.vm.cb["proxy_on_request_body"] is None or not (req.chunked or req.content_length):
-            return _NO_BODY
+            if st.vm.dead:
+                raise GuestTrap("host", "VM discarded while the request was paused")
+            return _DONE
         if req.body is None:
             if (
                 not st.headers_paused
@@ -252,10 +255,10 @@ class WasmPlugin(Plugin):
             ):
                 # streamed: request_body_filter gives the guest each chunk as it goes
                 # upstream (a local response from there can only abort)
-                return _STREAMED
+                return _DONE
             # the proxy buffers this body before going upstream anyway: give it whole
             # here, where a local response can still answer the request
-            return _READ_BODY if req.read_body is not None else _STREAMED
+            return _READ_BODY if req.read_body is not None else _DONE
         if len(req.body) > self.max_body_bytes:
             raise ClientError("request body too large", 413)
         return _CALL_BODY
@@ -297,11 +300,7 @@ class WasmPlugin(Plugin):
             if st.local is not None:
                 return st.local
             step = self._body_step(req, st)
-            if step == _STREAMED:
-                return None
-            if step == _NO_BODY:
-                if vm.dead:
-                    raise GuestTrap("host", "VM discarded while the request was paused")
+            if step == _DONE:
                 return None
             if step == _READ_BODY:
                 return self._wait(req, st, _READ_BODY)
@@ -326,11 +325,7 @@ class WasmPlugin(Plugin):
                 if st.local is not None:
                     return st.local
                 step = self._body_step(req, st)
-                if step == _STREAMED:
-                    return None
-                if step == _NO_BODY:
-                    if vm.dead:
-                        raise GuestTrap("host", "VM discarded while the request was paused")
+                if step == _DONE:
                     return None
             if step == _READ_BODY:
                 req.body = await req.read_body(self.max_body_bytes)  # type: ignore[misc]
