@@ -382,112 +382,63 @@ class GuestFunc:
         call = _call_unchecked
         n = (self._slots.stop or 0) // _SLOT
         has_result = self._result is not None
-        if n == 1 and has_result:
 
-            def f1r(a: int) -> int | None:
-                if fs.depth:
-                    return nested((a,))
-                buf[0] = a
-                fs.depth = 1
-                fs.seq += 1
-                try:
-                    err = call(*self._cargs)
-                finally:
-                    fs.depth = 0
-                    fs.ran += 1
-                if err or self._trap:
-                    fail(err)
-                if fs.pending is not None:
-                    _raise_pending(fs)
-                return buf[0] & mask
+        def run() -> int | None:
+            fs.depth = 1
+            fs.seq += 1
+            try:
+                err = call(*self._cargs)
+            finally:
+                fs.depth = 0
+                fs.ran += 1
+            if err or self._trap:
+                fail(err)
+            if fs.pending is not None:
+                _raise_pending(fs)
+            return buf[0] & mask if has_result else None
 
-            return f1r
         if n == 1:
 
             def f1(a: int) -> int | None:
                 if fs.depth:
                     return nested((a,))
                 buf[0] = a
-                fs.depth = 1
-                fs.seq += 1
-                try:
-                    err = call(*self._cargs)
-                finally:
-                    fs.depth = 0
-                    fs.ran += 1
-                if err or self._trap:
-                    fail(err)
-                if fs.pending is not None:
-                    _raise_pending(fs)
-                return None
+                return run()
 
             return f1
-        if n == 2 and not has_result:
+        if n == 2:
 
             def f2(a: int, b: int) -> int | None:
                 if fs.depth:
                     return nested((a, b))
                 buf[0] = a
                 buf[2] = b
-                fs.depth = 1
-                fs.seq += 1
-                try:
-                    err = call(*self._cargs)
-                finally:
-                    fs.depth = 0
-                    fs.ran += 1
-                if err or self._trap:
-                    fail(err)
-                if fs.pending is not None:
-                    _raise_pending(fs)
-                return None
+                return run()
 
             return f2
-        if n == 3 and has_result:
+        if n == 3:
 
-            def f3r(a: int, b: int, c: int) -> int | None:
+            def f3(a: int, b: int, c: int) -> int | None:
                 if fs.depth:
                     return nested((a, b, c))
                 buf[0] = a
                 buf[2] = b
                 buf[4] = c
-                fs.depth = 1
-                fs.seq += 1
-                try:
-                    err = call(*self._cargs)
-                finally:
-                    fs.depth = 0
-                    fs.ran += 1
-                if err or self._trap:
-                    fail(err)
-                if fs.pending is not None:
-                    _raise_pending(fs)
-                return buf[0] & mask
+                return run()
 
-            return f3r
-        if n == 4 and has_result:
+            return f3
+        if n == 4:
 
-            def f4r(a: int, b: int, c: int, d: int) -> int | None:
+            def f4(a: int, b: int, c: int, d: int) -> int | None:
                 if fs.depth:
                     return nested((a, b, c, d))
                 buf[0] = a
                 buf[2] = b
                 buf[4] = c
                 buf[6] = d
-                fs.depth = 1
-                fs.seq += 1
-                try:
-                    err = call(*self._cargs)
-                finally:
-                    fs.depth = 0
-                    fs.ran += 1
-                if err or self._trap:
-                    fail(err)
-                if fs.pending is not None:
-                    _raise_pending(fs)
-                return buf[0] & mask
+                return run()
 
-            return f4r
+            return f4
         return self.__call__
 
     def __call__(self, *args: int) -> int | None:
