@@ -78,12 +78,8 @@ class AccessLog:
             # lines still buffered when the worker exits normally are not lost
             atexit.register(self.flush)
 
-    def _timestamp(self, wall: float) -> str:
-        # formatting a time costs more than the rest of the line: under load many
-        # requests start in the same millisecond, and all in the same second
-        ms = int(wall * 1000)
-        if ms == self._ms:
-            return self._ms_str
+    def _timestamp(self, ms: int) -> str:
+        """The ISO time of ``ms`` (epoch milliseconds) when it is not the cached one."""
         sec = ms // 1000
         if sec != self._sec:
             self._sec = sec
@@ -98,9 +94,13 @@ class AccessLog:
             return
         route = req.route
         ul = req.upstream_latency
-        # positional, in field order (keywords cost measurably more per request)
+        # formatting a time costs more than the rest of the line: under load many
+        # requests start in the same millisecond, and all in the same second
+        ms = int(req.start_wall * 1000)
+        # positional, in field order (keywords cost measurably more per request);
+        # seconds to the microsecond: int() of the scaled value costs a fifth of round()
         rec = AccessRecord(
-            self._timestamp(req.start_wall),
+            self._ms_str if ms == self._ms else self._timestamp(ms),
             req.request_id,
             req.client_addr,
             req.method,
@@ -109,11 +109,11 @@ class AccessLog:
             req.status,
             req.bytes_in,
             req.bytes_out,
-            str(route.id) if route is not None else None,
+            route.id if route is not None else None,
             req.upstream_addr or None,
             req.upstream_status or None,
-            round(ul, 6) if ul is not None else None,
-            round(now - req.start, 6),
+            int(ul * 1e6 + 0.5) / 1e6 if ul is not None else None,
+            int((now - req.start) * 1e6 + 0.5) / 1e6,
         )
         buf = self._buf
         start = len(buf)

@@ -14,6 +14,16 @@ from urllib.parse import parse_qsl
 from edge.http.headers import Headers
 
 
+def host_of(host: str) -> str:
+    """A Host header's host: lower case, without the port (IPv6 literals keep brackets)."""
+    if host.startswith("["):
+        end = host.find("]")
+        host = host[: end + 1] if end > 0 else host
+    else:
+        host = host.partition(":")[0]
+    return host.lower()
+
+
 class ConnInfo:
     """What is known about the downstream connection (shared by its requests)."""
 
@@ -113,7 +123,9 @@ class Request:
         conn: ConnInfo,
         start: float,
         start_wall: float,
+        host: str | None = None,
     ) -> None:
+        """``host``: ``host_of`` the Host header, when the caller knows it already."""
         self.method = method
         self.uri = uri  # request-target as received: path plus "?query"
         path, _, query = uri.partition("?")
@@ -121,14 +133,7 @@ class Request:
         self.query = query
         self.version = version  # "1.1" or "1.0"
         self.headers = headers
-        host = headers.get("host") or ""
-        # strip the port; keep IPv6 literals bracketed
-        if host.startswith("["):
-            end = host.find("]")
-            host = host[: end + 1] if end > 0 else host
-        else:
-            host = host.partition(":")[0]
-        self.host = host.lower()
+        self.host = host if host is not None else host_of(headers.get("host") or "")
         self.scheme = "https" if conn.tls else "http"
         self.conn = conn
         self.client_addr = conn.client_addr

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from edge.context import Request, Response, json_response
+from edge.context import Request, Response, host_of, json_response
 from edge.errors import (
     ClientError,
     EdgeError,
@@ -190,7 +190,15 @@ class Resume:
 
 def new_request(worker: Any, info: Any, head: RequestHead, start: float) -> Request:
     """The ``Request`` for ``head``, counted as in flight."""
-    req = Request(head.method, head.target, head.version, head.headers, info, start, time.time())
+    src = head.source
+    host = src.host if src is not None else None
+    if host is None:
+        host = host_of(head.headers.get("host") or "")
+        if src is not None:
+            src.host = host
+    req = Request(
+        head.method, head.target, head.version, head.headers, info, start, time.time(), host
+    )
     req.content_length = head.content_length
     req.chunked = head.chunked
     req.head_source = head.source

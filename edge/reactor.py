@@ -156,6 +156,7 @@ class FastConn:
         "bf",
         "head_out",
         "uh",
+        "view",
     )
 
     def __init__(self, r: Reactor, stream: trio.SocketStream, info: Any, parser: RequestParser):
@@ -192,6 +193,7 @@ class FastConn:
         self.bf: Any = None
         self.head_out: bytes | None = None
         self.uh: Any = None
+        self.view: Any = None
 
     # -- registration and timeouts -----------------------------------------------------
 
@@ -279,19 +281,22 @@ class FastConn:
                     self.idle = False
                     self._wait(self.worker.limits.header_timeout)
             else:
-                if self.worker.draining.is_set():
+                worker = self.worker
+                if worker.draining.is_set():
                     self.close()
                     return
                 self.state = _IDLE
                 self.idle = True
-                self._wait(self.worker.limits.keepalive_timeout)
+                self.deadline = time.monotonic() + worker.limits.keepalive_timeout
+                worker.waiting_conns.add(self)
             if self.events != _IN:
                 self.set_events(_IN)
             return
         if ev is CLOSED:
             self.close()
             return
-        self.worker.waiting_conns.discard(self)
+        # the connection stays in ``waiting_conns``: its deadline is stale, but every way
+        # on from here sets a new one or leaves the set before anything can wait
         self.idle = False
         self._start(ev)
 
@@ -302,14 +307,21 @@ class FastConn:
         if head.has_body or snap is None:
             self._hand_over(None)
             return
-        self.parser.next_event()  # the bodiless request's END_OF_MESSAGE
+        self.parser.take_body()  # the bodiless request's end
         self.info.requests += 1
         self.state = _UPSTREAM
         req = self.req = new_request(worker, self.info, head, time.monotonic())
         req.read_body = _read_no_body
         route = self.route = snap.router.match(req)
         g = self.g = snap.global_chain
-        self.chain = route.chain if route is not None else None
+        if route is not None:
+            chain = self.chain = route.chain
+            if not chain.runs_before and (g is None or not g.runs_before):
+                # the common plain route: nothing to run before the upstream
+                self._proxy()
+                return
+        else:
+            self.chain = None
         try:
             r, self.chain = run_phases(req, route, g, self.chain)
         except Exception as e:
@@ -456,7 +468,13 @@ class FastConn:
         worker.access_log.write(req, time.monotonic())
         worker.requests -= 1
         keep = req.keep_alive and not worker.draining.is_set()
-        self._clear()
+        # what the next request reads before setting it (the rest is set on the way),
+        # and what would keep this request's objects (and snapshot) alive
+        self.head = self.req = self.route = self.g = self.chain = self.resp = None
+        self.uh = self.view = self.up = None
+        self.started = False
+        self.bytes_out = 0
+        self.up_out = b""
         if not keep:
             self.close()
             return
@@ -477,17 +495,25 @@ class FastConn:
     # -- upstream side -----------------------------------------------------------------
 
     def _proxy(self) -> None:
-        req, route, chain = self.req, self.route, self.chain
+        req, route, chain, g = self.req, self.route, self.chain, self.g
         assert req is not None
         upstream = route.upstream
         if upstream is None:
             self._local(json_response(502, "502 Bad Gateway: route has no upstream"))
             return
-        if upstream.scheme != "http" or not self._sync_response():
+        if upstream.scheme != "http" or not (
+            (chain is None or chain.sync_response) and (g is None or g.sync_response)
+        ):
             self._hand_over(Resume(req, route, chain))
             return
         worker = self.worker
-        node = upstream.balancer.pick(req, _NONE_TRIED, worker.health.predicate(upstream))
+        view = self.view = worker.health.view(upstream)
+        balancer = upstream.balancer
+        node = (
+            balancer.pick(req, _NONE_TRIED, view.healthy)
+            if view is not None
+            else balancer.pick(req, _NONE_TRIED)
+        )
         if node is None:
             self._hand_over(Resume(req, route, chain))
             return
@@ -502,19 +528,22 @@ class FastConn:
             self._hand_over(Resume(req, route, chain, node=node))
             return
         req.upstream_addr = node.key
-        upstream.balancer.on_start(node)
+        balancer.on_start(node)
         self.node = node
         self.up = uc
         self.got_any = False
-        self.read_t = timeouts(route, upstream)[2]
+        t = route.timeout
+        self.read_t = read_t = t[2] if t is not None else upstream.timeouts[2]
         uc.parser.start(req.method)
         r = self.r
         if not uc.polled:
             r.ep.register(uc.fd, _UPSTREAM_EVENTS)
             uc.polled = True
         r.handlers[uc.fd] = self.on_upstream
-        self.t0 = time.monotonic()
-        self._wait(self.read_t)
+        self.t0 = now = time.monotonic()
+        # the upstream read timeout
+        self.deadline = now + read_t
+        worker.waiting_conns.add(self)
         try:
             n = os.write(uc.fd, fh)
         except BlockingIOError:
@@ -563,9 +592,16 @@ class FastConn:
                 self._upstream_eof(None)
                 return
             self.got_any = True
-            uc.parser.receive_data(data)
+            parser = uc.parser
+            parser.receive_data(data)
             if self.state == _UPSTREAM:
-                self._await_head()
+                try:
+                    ev = parser.next_event()
+                except UpstreamError as e:
+                    self._upstream_failed(e, False)
+                    return
+                if ev is not NEED_DATA:
+                    self._on_head(ev)
             else:
                 self._pump()
             if len(data) < RECV_SIZE and not drain:
@@ -612,7 +648,7 @@ class FastConn:
             # never reached the application; the trio path tries a fresh connection
             self._hand_over(Resume(req, route, self.chain, node=node))
             return
-        view = self.worker.health.view(upstream)
+        view = self.view
         if view is not None:
             view.report_failure(node, TIMEOUT if isinstance(e, UpstreamTimeout) else TCP)
         deadline = self.t0 + upstream.retry_timeout if upstream.retry_timeout else math.inf
@@ -624,30 +660,33 @@ class FastConn:
     def _on_head(self, uh: Any) -> None:
         req = self.req
         assert req is not None
-        upstream = self.route.upstream
         latency = time.monotonic() - self.t0
         req.upstream_status = uh.status
         req.upstream_latency = latency
-        upstream.balancer.on_finish(self.node, latency)
-        view = self.worker.health.view(upstream)
+        self.route.upstream.balancer.on_finish(self.node, latency)
+        view = self.view
         if view is not None:
             view.report_status(self.node, uh.status)
         g, chain = self.g, self.chain
-        bf = body_filters(g, chain)
-        resp: Response | None = None
-        if bf or (g is not None and g.header_filter) or chain.header_filter:
-            resp = upstream_response(uh)
-            resp = header_filters_sync(req, resp, g, chain)
-            if resp.local:
-                # a header filter answered instead of the upstream (filters already ran)
-                self._abort_upstream()
-                self._local(resp, filters=False)
-                return
-            self.resp = resp
-        self.mode, self.head_out = downstream_head(req, uh, resp, bool(bf), True, self.up)
-        self.bf = bf
         self.uh = uh
+        if not chain.filters and (g is None or not g.filters):
+            # nothing looks at the response: relayed as it comes
+            self.state = _BODY
+            self.bf = _NO_FILTERS
+            self.mode, self.head_out = downstream_head(req, uh, None, False, True, self.up)
+            self._pump()
+            return
+        bf = self.bf = body_filters(g, chain)
+        resp = upstream_response(uh)
+        resp = header_filters_sync(req, resp, g, chain)
+        if resp.local:
+            # a header filter answered instead of the upstream (filters already ran)
+            self._abort_upstream()
+            self._local(resp, filters=False)
+            return
+        self.resp = resp
         self.state = _BODY
+        self.mode, self.head_out = downstream_head(req, uh, resp, bool(bf), True, self.up)
         self._pump()
 
     def _pump(self) -> None:
@@ -657,10 +696,42 @@ class FastConn:
         req = self.req
         bf = self.bf
         mode = self.mode
-        parts: list[bytes] = []
-        if self.head_out is not None:
-            parts.append(self.head_out)
-            self.head_out = None
+        head = self.head_out
+        self.head_out = None
+        got = parser.take_body()
+        if got is not None:
+            # a length-delimited body (nearly every response): what is here, at once
+            data, eof = got
+            if bf and (data or eof):
+                data = filter_body_sync(bf, req, self.resp, data, eof)
+            if mode == 2:
+                if data:
+                    data = chunk(data)
+                if eof:
+                    data += LAST_CHUNK
+            out = head + data if head is not None else data
+        else:
+            out, eof = self._pump_events(head)
+        if out:
+            self._send(out)
+            if self.state == _GONE or self.req is None:
+                return
+        if eof:
+            self.up = None
+            self.worker.pools.release(uc, self.uh.keep_alive)
+            if self.out:
+                self.state = _FLUSH  # ``_flush`` ends the request once the client has it
+            else:
+                self._end()
+        elif not self.out:
+            self._wait(self.read_t)
+
+    def _pump_events(self, head: bytes | None) -> tuple[bytes, bool]:
+        """``_pump`` for chunked and close-delimited bodies: event by event."""
+        parser = self.up.parser
+        bf = self.bf
+        mode = self.mode
+        parts: list[bytes] = [head] if head is not None else []
         eof = False
         while True:
             ev = parser.next_event()
@@ -674,7 +745,7 @@ class FastConn:
             else:
                 raise UpstreamError(f"unexpected upstream event {ev!r}")
             if bf:
-                data = filter_body_sync(bf, req, self.resp, data, eof)
+                data = filter_body_sync(bf, self.req, self.resp, data, eof)
             if mode == 2:
                 if data:
                     parts.append(chunk(data))
@@ -684,16 +755,7 @@ class FastConn:
                 parts.append(data)
             if eof:
                 break
-        if parts:
-            self._send(parts[0] if len(parts) == 1 else b"".join(parts))
-            if self.state == _GONE or self.req is None:
-                return
-        if eof:
-            self.up = None
-            self.worker.pools.release(uc, self.uh.keep_alive)
-            self._finish()
-        elif not self.out:
-            self._wait(self.read_t)
+        return b"".join(parts), eof
 
     def _abort_upstream(self) -> None:
         if self.up is not None:
@@ -703,3 +765,4 @@ class FastConn:
 
 
 _NONE_TRIED: frozenset[str] = frozenset()
+_NO_FILTERS: list[Any] = []  # shared, never appended to

@@ -67,15 +67,17 @@ def normalize_path(path: str) -> str:
     return out
 
 
-def _needs_normalizing(path: str) -> bool:
-    return "%" in path or "//" in path or "/." in path or not path.startswith("/")
-
-
-Entry = tuple[Any, str]  # (route, uri pattern as configured)
+# (route, uri pattern as configured, whether the route has no other condition)
+Entry = tuple[Any, str, bool]
 
 
 def _entry_key(e: Entry) -> tuple[int, int]:
     return (-e[0].priority, e[0].order)
+
+
+def _unconditional(route: Any) -> bool:
+    """No method, remote address or vars condition: the URI (and host) decide alone."""
+    return route.methods is None and route.remote_nets is None and route.vars_match is None
 
 
 def _passes(route: Any, req: Request) -> bool:
@@ -106,9 +108,9 @@ class UriTable:
 
     def add(self, route: Any, uri: str) -> None:
         if uri.endswith("*"):
-            self.prefix.setdefault(uri[:-1], []).append((route, uri))
+            self.prefix.setdefault(uri[:-1], []).append((route, uri, _unconditional(route)))
         else:
-            self.exact.setdefault(uri, []).append((route, uri))
+            self.exact.setdefault(uri, []).append((route, uri, _unconditional(route)))
 
     def freeze(self) -> None:
         for bucket in (*self.exact.values(), *self.prefix.values()):
@@ -119,7 +121,7 @@ class UriTable:
         bucket = self.exact.get(path)
         if bucket is not None:
             for e in bucket:
-                if _passes(e[0], req):
+                if e[2] or _passes(e[0], req):
                     return e
         n = len(path)
         prefix = self.prefix
@@ -129,7 +131,7 @@ class UriTable:
             bucket = prefix.get(path[:length])
             if bucket is not None:
                 for e in bucket:
-                    if _passes(e[0], req):
+                    if e[2] or _passes(e[0], req):
                         return e
         return None
 
@@ -169,7 +171,7 @@ class Router:
         """The route for ``req`` (sets ``req.route``, ``matched_uri``, ``matched_host``,
         ``service``), or None for a 404."""
         path = req.path
-        if _needs_normalizing(path):
+        if "%" in path or "//" in path or "/." in path or path[:1] != "/":
             path = normalize_path(path)
         host = req.host
         found: Entry | None = None
@@ -194,7 +196,7 @@ class Router:
             matched_host = ""
         if found is None:
             return None
-        route, pattern = found
+        route, pattern, _ = found
         req.route = route
         req.service = route.service
         req.matched_uri = pattern

@@ -104,6 +104,7 @@ class WorkerState:
         self._snapshot = snap
         # health state follows the upstreams the new snapshot routes to
         self.health.sync(snap)
+        self.pools.forget_nodes()
 
     def next_request_id(self) -> str:
         self._id_counter += 1

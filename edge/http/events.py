@@ -32,6 +32,7 @@ class RequestHead:
         "keep_alive",
         "expect_continue",
         "source",
+        "host",
     )
 
     def __init__(
@@ -56,6 +57,8 @@ class RequestHead:
         # the parser's cached parse this head copies: the same object for every head
         # with the same bytes on a connection, so what is derived from it can be cached
         self.source: RequestHead | None = None
+        # ``edge.context.host_of`` the Host header, cached on a source head once known
+        self.host: str | None = None
 
     @property
     def has_body(self) -> bool:

@@ -63,6 +63,34 @@ class BodyParser:
     def at_message_boundary(self) -> bool:
         return self._state == HEAD
 
+    def take_body(self) -> tuple[bytes, bool] | None:
+        """For a length-delimited or empty body: the body bytes here now and whether
+        the message ends with them, in one step (``next_event`` would take two or
+        three: a chunk, END_OF_MESSAGE). None for other framings: use ``next_event``."""
+        state = self._state
+        if state == NONE:
+            self._state = HEAD
+            return b"", True
+        if state != LENGTH:
+            return None
+        remaining = self._remaining
+        buf = self._buf
+        n = len(buf)
+        if n < remaining:
+            if not n and self._eof:
+                raise self._error("connection closed before the end of the body")
+            self._buf = b""
+            self._remaining = remaining - n
+            return buf, False
+        if n > remaining:
+            self._buf = buf[remaining:]
+            buf = buf[:remaining]
+        else:
+            self._buf = b""
+        self._remaining = 0
+        self._state = HEAD
+        return buf, True
+
     def _error(self, message: str, status: int = 400) -> Exception:
         return self.error_class(message, status)  # type: ignore[call-arg]
 

@@ -110,7 +110,15 @@ class PluginChain:
     path only iterates ``self.<phase>`` lists.
     """
 
-    __slots__ = ("plugins", *PHASES, "has_auth", "joined_rewrite", "sync_response")
+    __slots__ = (
+        "plugins",
+        *PHASES,
+        "has_auth",
+        "joined_rewrite",
+        "sync_response",
+        "runs_before",
+        "filters",
+    )
 
     def __init__(self, plugins: list[tuple[Plugin, int]]) -> None:
         # (plugin, effective priority); ties broken by name so order is deterministic
@@ -132,6 +140,9 @@ class PluginChain:
             h[1]
             for h in self.header_filter + self.body_filter  # type: ignore[attr-defined]
         )
+        # what the hot path checks before looking at the phase lists one by one
+        self.runs_before = bool(self.rewrite or self.access)  # type: ignore[attr-defined]
+        self.filters = bool(self.header_filter or self.body_filter)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"PluginChain({[p.name for p in self.plugins]})"

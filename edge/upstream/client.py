@@ -141,6 +141,13 @@ class UpstreamPools:
         self._ssl: dict[tuple[Any, ...], ssl.SSLContext] = {}
         # connections with a response read in progress (see ``UpstreamConn.waits``)
         self.waiting: set[UpstreamConn] = set()
+        # a node of the current snapshot (its upstream's settings fixed) -> its pool,
+        # when no SNI is involved: the lookup by identity key, once per node
+        self._by_node: dict[Any, NodePool[UpstreamConn]] = {}
+
+    def forget_nodes(self) -> None:
+        """A new snapshot: its nodes (and keepalive settings) are looked up afresh."""
+        self._by_node = {}
 
     def reap(self, now: float) -> None:
         """Time out every read whose deadline has passed (called by the worker's tick)."""
@@ -164,11 +171,15 @@ class UpstreamPools:
         self, upstream: Any, node: Any, sni: str | None
     ) -> tuple[NodePool[UpstreamConn], UpstreamConn | None]:
         """The node's pool and a live idle connection from it (counted in use), if any."""
-        size, idle_timeout, max_requests = upstream.keepalive
-        # the client certificate is part of the identity: upstreams presenting different
-        # ones (or none) never share a connection
-        key = (upstream.scheme, node.addr, sni, upstream.tls.verify, upstream.tls.client_cert)
-        pool = self.pools.get(key, size, idle_timeout, max_requests)
+        pool = self._by_node.get(node) if sni is None else None
+        if pool is None:
+            size, idle_timeout, max_requests = upstream.keepalive
+            # the client certificate is part of the identity: upstreams presenting
+            # different ones (or none) never share a connection
+            key = (upstream.scheme, node.addr, sni, upstream.tls.verify, upstream.tls.client_cert)
+            pool = self.pools.get(key, size, idle_timeout, max_requests)
+            if sni is None:
+                self._by_node[node] = pool
         while True:
             now = time.monotonic()
             conn, expired = pool.take(now)
