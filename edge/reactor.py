@@ -50,7 +50,6 @@ from edge.proxy import (
     log_phase,
     new_request,
     run_phases,
-    timeouts,
     upstream_response,
 )
 from edge.server import HTTPConnection, refusal, serve_handed_over
