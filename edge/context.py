@@ -207,7 +207,7 @@ class Response:
     its whole ``body``.
     """
 
-    __slots__ = ("status", "headers", "body", "local", "reason")
+    __slots__ = ("status", "headers", "body", "local", "reason", "origin")
 
     def __init__(
         self,
@@ -221,6 +221,10 @@ class Response:
         self.body = body
         self.local = local
         self.reason = ""
+        # for a relayed response: the upstream's fields (hop-by-hop ones stripped) that
+        # ``headers`` started as; filters that leave them be and only append keep the
+        # cached downstream head usable (``edge.proxy.downstream_head``)
+        self.origin: list[list[str]] | None = None
 
     def __repr__(self) -> str:
         return f"Response({self.status}, local={self.local})"

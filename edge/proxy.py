@@ -28,7 +28,15 @@ from edge.errors import (
     UpstreamTimeout,
 )
 from edge.http.events import ProtocolError, RequestHead
-from edge.http.writer import LAST_CHUNK, HeadWriteError, chunk, response_head, strip_hop_by_hop
+from edge.http.headers import Headers
+from edge.http.writer import (
+    LAST_CHUNK,
+    HeadWriteError,
+    chunk,
+    finish_head,
+    response_head,
+    strip_hop_by_hop,
+)
 from edge.plugins.base import Handler
 from edge.server import ClientGone
 from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, forward
@@ -519,11 +527,26 @@ async def _proxy(
 
 def upstream_response(uh: Any) -> Response:
     """The upstream's head as a ``Response`` for header and body filters."""
-    headers = uh.headers
-    strip_hop_by_hop(headers)
-    resp = Response(uh.status, headers)
+    src = uh.source
+    if src is None or uh.has_own_headers():
+        headers = uh.headers
+        strip_hop_by_hop(headers)
+        resp = Response(uh.status, headers)
+    else:
+        # a repeated head: the hop-by-hop fields are stripped once, on its source
+        stripped = src.stripped
+        if stripped is None:
+            h = Headers.from_lowered([e[:] for e in src.headers.raw()])
+            strip_hop_by_hop(h)
+            stripped = src.stripped = h.raw()
+        resp = Response(uh.status, Headers.from_lowered([e[:] for e in stripped]))
+        resp.origin = stripped
     resp.reason = uh.reason
     return resp
+
+
+# fields whose value decides the framing: a filter that adds one gets a head built anew
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 def downstream_head(
@@ -545,25 +568,54 @@ def downstream_head(
     if not body_done:
         req.keep_alive = False
     req.status = status
-    # with no filter in the way, the head sent downstream is a function of the
-    # upstream head's bytes and of these: a repeated upstream head reuses it
-    src = None if resp is not None else uh.source
-    key = (src, mode, req.keep_alive, req.version)
-    cached = uconn.head_cache
-    if src is not None and cached is not None and cached[0] == key:
-        return mode, cached[1]
+    src = uh.source
+    if src is not None and (resp is None or resp.origin is not None):
+        # with no filter in the way, the head sent downstream is a function of the
+        # upstream head's bytes and of these: a repeated upstream head reuses it
+        key = (src, mode, req.keep_alive, req.version)
+        cached = uconn.head_cache
+        if cached is None or cached[0] != key:
+            plain = upstream_response(uh) if resp is None else _unfiltered(uh)
+            head = _finish_head(req, uh.status, plain.headers, mode)
+            cached = uconn.head_cache = (key, head)
+        if resp is None:
+            return mode, cached[1]
+        # filters ran: still that head if they left the upstream's fields and status
+        # alone, plus the fields they appended
+        origin = resp.origin
+        items = resp.headers.raw()
+        n = len(origin)  # type: ignore[arg-type]
+        if status == uh.status and items[:n] == origin:
+            extra = items[n:]
+            if not extra:
+                return mode, cached[1]
+            if not any(e[0] in _FRAMING for e in extra):
+                lines = "".join([f"{e[1]}: {e[2]}\r\n" for e in extra])
+                try:
+                    return mode, cached[1][:-2] + finish_head(lines + "\r\n", len(extra) + 1)
+                except HeadWriteError:
+                    pass  # response_head below names the problem
     if resp is None:
         resp = upstream_response(uh)
-    headers = resp.headers
+    return mode, _finish_head(req, status, resp.headers, mode)
+
+
+def _unfiltered(uh: Any) -> Response:
+    """What ``upstream_response`` gives before any filter (``uh``'s source is set)."""
+    return Response(uh.status, Headers.from_lowered([e[:] for e in uh.source.stripped]))
+
+
+def _finish_head(req: Request, status: int, headers: Headers, mode: int) -> bytes:
+    """The downstream head of ``headers``, framed for ``mode`` (``headers`` change)."""
     if mode >= 2:
         headers.remove("content-length")
         if mode == 2:
             headers.add("Transfer-Encoding", "chunked")
-    _connection_header(req, resp)
-    head = response_head(status, headers)
-    if src is not None:
-        uconn.head_cache = (key, head)
-    return mode, head
+    if not req.keep_alive:
+        headers.set("Connection", "close")
+    elif req.version == "1.0":
+        headers.set("Connection", "keep-alive")
+    return response_head(status, headers)
 
 
 async def _relay(

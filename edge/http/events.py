@@ -81,6 +81,7 @@ class ResponseHead:
         "chunked",
         "keep_alive",
         "source",
+        "stripped",
     )
 
     def __init__(
@@ -104,6 +105,12 @@ class ResponseHead:
         self.keep_alive = keep_alive
         # as ``RequestHead.source``
         self.source: ResponseHead | None = None
+        # on a source head: its fields without the hop-by-hop ones, once computed
+        self.stripped: list[list[str]] | None = None
+
+    def has_own_headers(self) -> bool:
+        """Whether ``headers`` was asked for (and may have been changed) already."""
+        return self._headers is not None
 
     @property
     def headers(self) -> Headers:

@@ -415,6 +415,43 @@ def test_response_keeps_trailing_bytes_for_reuse_check() -> None:
     assert p.trailing_data == b"EXTRA"
 
 
+def test_take_body_in_one_step_as_the_events_would_give_it() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"
+    p = ResponseParser()
+    p.start("GET")
+    p.receive_data(head + b"abc")
+    assert norm(p.next_event())[0] == "resp"
+    assert p.take_body() == (b"abc", False)
+    assert p.take_body() == (b"", False)  # nothing more yet
+    p.receive_data(b"defNEXT")  # the rest, and the next response's first bytes
+    assert p.take_body() == (b"def", True)
+    assert p.at_message_boundary and p.trailing_data == b"NEXT"
+
+
+def test_take_body_of_an_empty_body_and_other_framings() -> None:
+    p = ResponseParser()
+    p.start("GET")
+    p.receive_data(b"HTTP/1.1 204 No Content\r\n\r\n")
+    p.next_event()
+    assert p.take_body() == (b"", True) and p.at_message_boundary
+    p.start("GET")
+    p.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
+    p.next_event()
+    assert p.take_body() is None  # chunked: event by event
+    assert p.next_event() == BodyChunk(b"a")
+
+
+def test_take_body_refuses_a_body_cut_short() -> None:
+    p = ResponseParser()
+    p.start("GET")
+    p.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc")
+    p.next_event()
+    assert p.take_body() == (b"abc", False)
+    p.receive_data(b"")
+    with pytest.raises(UpstreamProtocolError):
+        p.take_body()
+
+
 BAD_RESPONSES: list[tuple[str, bytes]] = [
     ("cl and te", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
     ("differing cl", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
