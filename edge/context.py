@@ -68,8 +68,8 @@ class ConnInfo:
         self.proxy_tlvs: dict[str, str] = {}
         self.requests = 0
         # the upstream request head last built for a repeated request head (see
-        # ``Request.head_source``): (source, host, content_length, chunked, bytes)
-        self.fwd_cache: tuple[Any, str, int | None, bool, bytes] | None = None
+        # ``Request.head_source``): (source, node, content_length, chunked, bytes)
+        self.fwd_cache: tuple[Any, Any, int | None, bool, bytes] | None = None
 
 
 class Request:

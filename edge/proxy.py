@@ -212,7 +212,7 @@ def new_request(worker: Any, info: Any, head: RequestHead, start: float) -> Requ
     req.head_source = head.source
     req.keep_alive = (
         head.keep_alive
-        and not worker.draining.is_set()
+        and not worker.stopping
         and info.requests < worker.limits.max_keepalive_requests
     )
     req.request_id = worker.next_request_id()

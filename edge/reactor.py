@@ -55,7 +55,6 @@ from edge.proxy import (
 from edge.server import HTTPConnection, refusal, serve_handed_over
 from edge.transport import io_waiters
 from edge.upstream.client import forward_head, may_retry
-from edge.upstream.forwarding import upstream_host
 from edge.upstream.health import TCP, TIMEOUT
 
 log = logging.getLogger("edge.reactor")
@@ -281,7 +280,7 @@ class FastConn:
                     self._wait(self.worker.limits.header_timeout)
             else:
                 worker = self.worker
-                if worker.draining.is_set():
+                if worker.stopping:
                     self.close()
                     return
                 self.state = _IDLE
@@ -303,7 +302,7 @@ class FastConn:
         worker = self.worker
         snap = worker.snapshot
         self.head = head
-        if head.has_body or snap is None:
+        if head.chunked or head.content_length or snap is None:
             self._hand_over(None)
             return
         self.parser.take_body()  # the bodiless request's end
@@ -466,7 +465,7 @@ class FastConn:
             log_phase(req, self.resp, g, chain)
         worker.access_log.write(req, time.monotonic())
         worker.requests -= 1
-        keep = req.keep_alive and not worker.draining.is_set()
+        keep = req.keep_alive and not worker.stopping
         # what the next request reads before setting it (the rest is set on the way),
         # and what would keep this request's objects (and snapshot) alive
         self.head = self.req = self.route = self.g = self.chain = self.resp = None
@@ -517,7 +516,7 @@ class FastConn:
             self._hand_over(Resume(req, route, chain))
             return
         try:
-            fh = forward_head(req, upstream_host(req, upstream, node), None, False)
+            fh = forward_head(req, upstream, node, None, False)
         except ClientError as e:
             self._fail(e)
             return

@@ -76,6 +76,8 @@ class WorkerState:
         self.pools = UpstreamPools(limits)
         self.health = HealthRegistry()
         self.draining = trio.Event()
+        # ``draining.is_set()`` as a plain attribute, for the per-request checks
+        self.stopping = False
         self.connections = 0
         self.requests = 0
         self.total_requests = 0
@@ -157,6 +159,7 @@ class WorkerState:
         if self.draining.is_set():
             return
         self.draining.set()
+        self.stopping = True
         for scope in self._accept_scopes:
             scope.cancel()
         for c in [c for c in self.waiting_conns if c.idle]:

@@ -445,28 +445,38 @@ async def forward(
         return ex
 
 
-def forward_head(req: Request, host: str, content_length: int | None, chunked: bool) -> bytes:
-    """The request head that goes upstream. An unchanged repeat of the connection's
-    previous request head forwards as the same bytes (everything else the head
-    depends on is fixed per connection). Raises ``ClientError`` for a head that
-    cannot be written (a plugin set an invalid header)."""
+def forward_head(
+    req: Request,
+    upstream: Any,
+    node: Any,
+    content_length: int | None,
+    chunked: bool,
+    host: str | None = None,
+) -> bytes:
+    """The request head that goes to ``node`` (``host``: its Host field when known).
+    An unchanged repeat of the connection's previous request head to the same node
+    forwards as the same bytes (everything else the head depends on, the Host field
+    included, is fixed per connection and node). Raises ``ClientError`` for a head
+    that cannot be written (a plugin set an invalid header)."""
     src = req.head_source
     cache = req.conn.fwd_cache
     if (
         src is not None
         and cache is not None
         and cache[0] is src
-        and cache[1] == host
+        and cache[1] is node
         and cache[2] == content_length
         and cache[3] == chunked
     ):
         return cache[4]
+    if host is None:
+        host = upstream_host(req, upstream, node)
     try:
         head = upstream_head(req, host, content_length, chunked)
     except HeadWriteError as e:
         raise ClientError(f"cannot forward request: {e}") from None
     if src is not None:
-        req.conn.fwd_cache = (src, host, content_length, chunked, head)
+        req.conn.fwd_cache = (src, node, content_length, chunked, head)
     return head
 
 
@@ -481,7 +491,7 @@ async def _attempt(
     connect_t, send_t, read_t = timeouts
     host = upstream_host(req, upstream, node)
     sni = _sni(upstream, node, host)
-    head = forward_head(req, host, body.content_length, body.chunked)
+    head = forward_head(req, upstream, node, body.content_length, body.chunked, host)
     for fresh_try in (False, True):
         conn, reused = await pools.acquire(upstream, node, sni, connect_t)
         try:
