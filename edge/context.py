@@ -67,9 +67,10 @@ class ConnInfo:
         # PROXY protocol v2 TLVs by name: alpn, authority, unique_id, aws_vpce_id ...
         self.proxy_tlvs: dict[str, str] = {}
         self.requests = 0
-        # the upstream request head last built for a repeated request head (see
-        # ``Request.head_source``): (source, node, content_length, chunked, bytes)
-        self.fwd_cache: tuple[Any, Any, int | None, bool, bytes] | None = None
+        # the upstream request head last built (``edge.upstream.client.forward_head``):
+        # (source or None, node, content_length, chunked, bytes, then for a head
+        # plugins changed: (method, uri, client, host, chunked), the header entries)
+        self.fwd_cache: tuple[Any, ...] | None = None
 
 
 class Request:

@@ -454,21 +454,26 @@ def forward_head(
     host: str | None = None,
 ) -> bytes:
     """The request head that goes to ``node`` (``host``: its Host field when known).
-    An unchanged repeat of the connection's previous request head to the same node
-    forwards as the same bytes (everything else the head depends on, the Host field
-    included, is fixed per connection and node). Raises ``ClientError`` for a head
-    that cannot be written (a plugin set an invalid header)."""
+
+    A repeat of the connection's previous request to the same node forwards as the
+    same bytes: everything else the head depends on (the Host field included) is
+    fixed per connection and node. An untouched repeated head is recognised by its
+    parse (``Request.head_source``); one that plugins changed (an auth plugin's
+    consumer fields, real-ip's address) by comparing what they could have changed,
+    which costs a tenth of building it. Raises ``ClientError`` for a head that cannot
+    be written (a plugin set an invalid header)."""
     src = req.head_source
     cache = req.conn.fwd_cache
-    if (
-        src is not None
-        and cache is not None
-        and cache[0] is src
-        and cache[1] is node
-        and cache[2] == content_length
-        and cache[3] == chunked
-    ):
-        return cache[4]
+    if cache is not None and cache[1] is node and cache[2] == content_length:
+        if src is not None:
+            if cache[0] is src and cache[3] == chunked:
+                return cache[4]
+        elif (
+            cache[0] is None
+            and cache[5] == (req.method, req.uri, req.client_addr, req.host, chunked)
+            and cache[6] == req.headers.raw()
+        ):
+            return cache[4]
     if host is None:
         host = upstream_host(req, upstream, node)
     try:
@@ -476,7 +481,17 @@ def forward_head(
     except HeadWriteError as e:
         raise ClientError(f"cannot forward request: {e}") from None
     if src is not None:
-        req.conn.fwd_cache = (src, node, content_length, chunked, head)
+        req.conn.fwd_cache = (src, node, content_length, chunked, head, None, None)
+    else:
+        req.conn.fwd_cache = (
+            None,
+            node,
+            content_length,
+            chunked,
+            head,
+            (req.method, req.uri, req.client_addr, req.host, chunked),
+            [e[:] for e in req.headers.raw()],
+        )
     return head
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from edge.context import ConnInfo, Request
@@ -13,6 +15,7 @@ from edge.http.writer import (
     response_head,
     strip_hop_by_hop,
 )
+from edge.upstream.client import forward_head
 from edge.upstream.forwarding import upstream_head, upstream_host
 from edge.upstream.model import Node
 
@@ -133,3 +136,24 @@ def test_pass_host_modes() -> None:
     assert upstream_host(req, _Up("node"), node) == "10.1.1.1:8080"
     assert upstream_host(req, _Up("node"), Node("svc.local", 80)) == "svc.local"
     assert upstream_host(req, _Up("rewrite", "internal.svc"), node) == "internal.svc"
+
+
+def test_forward_head_reuses_bytes_only_for_the_same_request() -> None:
+    """The connection's last forwarded head is reused for a repeat, also when plugins
+    changed the request, and never when anything that goes upstream differs."""
+    conn = ConnInfo("10.0.0.9", 5555, "127.0.0.1", 9080)
+    node = Node("127.0.0.1", 8080)
+    up = SimpleNamespace(pass_host="pass", upstream_host=None, scheme="http")
+
+    def forwarded(consumer: str, client: str = "10.0.0.9", node_: Node = node) -> bytes:
+        req = Request("GET", "/p", "1.1", Headers([("Host", "x")]), conn, 0.0, 0.0)
+        req.client_addr = client  # as real-ip does
+        req.headers.set("X-Consumer-Username", consumer)  # as an auth plugin does
+        return forward_head(req, up, node_, None, False)
+
+    first = forwarded("alice")
+    assert forwarded("alice") is first  # the cached bytes themselves
+    assert b"X-Consumer-Username: bob\r\n" in forwarded("bob")
+    assert b"X-Real-IP: 10.1.1.1\r\n" in forwarded("bob", client="10.1.1.1")
+    assert forwarded("bob", client="10.1.1.1") == forwarded("bob", "10.1.1.1", Node("h", 80))
+    assert b"Host: x\r\n" in forwarded("bob", node_=Node("h", 80))
