@@ -1,9 +1,8 @@
 """The process's wasmtime Engine, its epoch ticker, and the compiled-module cache.
 
-One Engine per worker process: every VM's Store belongs to it, and the ticker thread
-increments its epoch every ``TICK_SECONDS`` so a guest call given a deadline of N ticks
-traps with an interrupt after about N ticks. Guest calls release the GIL (ctypes), so
-the ticker runs even while a guest spins.
+One Engine per worker process: every VM's Store belongs to it, and the epoch ticker
+(``edge.wasm.epoch``: a POSIX timer calling wasmtime directly, or a thread) increments
+its epoch every ``TICK_SECONDS``, so a guest over its CPU budget traps at the next tick.
 
 Compiling a module costs 100s of ms (a Go module: seconds); deserializing a compiled
 artifact is 150-500x faster, so artifacts are cached on disk keyed by the module's
@@ -21,12 +20,12 @@ import time
 
 import wasmtime
 
+from edge.wasm import epoch
 from edge.wasm.fastcall import TICK_NS, WASMTIME_VERSION
 
 log = logging.getLogger("edge.wasm")
 
-# 2 ms: a 10 ms budget is 5-6 ticks, precise enough, and the ticker thread wakes
-# 500 times a second at most (each wake costs a GIL hand-off)
+# 2 ms: a 10 ms budget is 5-6 ticks, precise enough
 TICK_SECONDS = TICK_NS / 1e9
 # a real Go module is ~3.5 MB, a C++ one ~40 KB; anything far larger is refused
 # before wasmtime spends seconds (and memory) compiling it
@@ -35,22 +34,9 @@ MAX_MODULE_BYTES = 32 << 20
 _CONFIG_TAG = "epoch1"
 
 
-class _Ticker(threading.Thread):
-    def __init__(self, engine: wasmtime.Engine) -> None:
-        super().__init__(name="edge-wasm-epoch", daemon=True)
-        self.engine = engine
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        inc = self.engine.increment_epoch
-        wait = self.stop.wait
-        while not wait(TICK_SECONDS):
-            inc()
-
-
 _lock = threading.Lock()
 _engine: wasmtime.Engine | None = None
-_ticker: _Ticker | None = None
+_ticker = ""  # how this process's engine is ticked (``edge.wasm.epoch.start``)
 _engine_pid = 0
 
 
@@ -66,9 +52,13 @@ def engine() -> wasmtime.Engine:
             cfg.epoch_interruption = True
             _engine = wasmtime.Engine(cfg)
             _engine_pid = pid
-            _ticker = _Ticker(_engine)
-            _ticker.start()
+            _ticker = epoch.start(_engine, TICK_NS)
     return _engine
+
+
+def ticker() -> str:
+    """How the epoch of this process's engine is ticked: "timer", "thread" or ""."""
+    return _ticker if _engine_pid == os.getpid() else ""
 
 
 def deadline_ticks(cpu_ms: float) -> int:
