@@ -69,7 +69,7 @@ class ConnInfo:
         self.requests = 0
         # the upstream request head last built (``edge.upstream.client.forward_head``):
         # (source or None, node, content_length, chunked, bytes, then for a head
-        # plugins changed: (method, uri, client, host, chunked), the header entries)
+        # plugins changed: (method, uri, client, host), the header entries)
         self.fwd_cache: tuple[Any, ...] | None = None
 
 

@@ -209,7 +209,7 @@ def new_request(worker: Any, info: Any, head: RequestHead, start: float) -> Requ
     )
     req.content_length = head.content_length
     req.chunked = head.chunked
-    req.head_source = head.source
+    req.head_source = src
     req.keep_alive = (
         head.keep_alive
         and not worker.stopping
@@ -365,11 +365,11 @@ def filter_body_sync(
     return data
 
 
-def _connection_header(req: Request, resp: Response) -> None:
+def _connection_header(req: Request, headers: Headers) -> None:
     if not req.keep_alive:
-        resp.headers.set("Connection", "close")
+        headers.set("Connection", "close")
     elif req.version == "1.0":
-        resp.headers.set("Connection", "keep-alive")
+        headers.set("Connection", "keep-alive")
 
 
 def local_bytes(req: Request, resp: Response, body: bytes, body_done: bool) -> bytes:
@@ -378,7 +378,7 @@ def local_bytes(req: Request, resp: Response, body: bytes, body_done: bool) -> b
         # the request body was not read: its bytes would be taken for the next request
         req.keep_alive = False
     resp.headers.set("Content-Length", str(len(body)))
-    _connection_header(req, resp)
+    _connection_header(req, resp.headers)
     req.status = resp.status
     try:
         head = response_head(resp.status, resp.headers)
@@ -575,8 +575,7 @@ def downstream_head(
         key = (src, mode, req.keep_alive, req.version)
         cached = uconn.head_cache
         if cached is None or cached[0] != key:
-            plain = upstream_response(uh) if resp is None else _unfiltered(uh)
-            head = _finish_head(req, uh.status, plain.headers, mode)
+            head = _finish_head(req, uh.status, upstream_response(uh).headers, mode)
             cached = uconn.head_cache = (key, head)
         if resp is None:
             return mode, cached[1]
@@ -600,21 +599,13 @@ def downstream_head(
     return mode, _finish_head(req, status, resp.headers, mode)
 
 
-def _unfiltered(uh: Any) -> Response:
-    """What ``upstream_response`` gives before any filter (``uh``'s source is set)."""
-    return Response(uh.status, Headers.from_lowered([e[:] for e in uh.source.stripped]))
-
-
 def _finish_head(req: Request, status: int, headers: Headers, mode: int) -> bytes:
     """The downstream head of ``headers``, framed for ``mode`` (``headers`` change)."""
     if mode >= 2:
         headers.remove("content-length")
         if mode == 2:
             headers.add("Transfer-Encoding", "chunked")
-    if not req.keep_alive:
-        headers.set("Connection", "close")
-    elif req.version == "1.0":
-        headers.set("Connection", "keep-alive")
+    _connection_header(req, headers)
     return response_head(status, headers)
 
 

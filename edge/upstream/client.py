@@ -464,16 +464,20 @@ def forward_head(
     be written (a plugin set an invalid header)."""
     src = req.head_source
     cache = req.conn.fwd_cache
-    if cache is not None and cache[1] is node and cache[2] == content_length:
-        if src is not None:
-            if cache[0] is src and cache[3] == chunked:
-                return cache[4]
-        elif (
-            cache[0] is None
-            and cache[5] == (req.method, req.uri, req.client_addr, req.host, chunked)
+    if (
+        cache is not None
+        and cache[1] is node
+        and cache[2] == content_length
+        and cache[3] == chunked
+        and (
+            cache[0] is src
+            if src is not None
+            else cache[0] is None
+            and cache[5] == (req.method, req.uri, req.client_addr, req.host)
             and cache[6] == req.headers.raw()
-        ):
-            return cache[4]
+        )
+    ):
+        return cache[4]
     if host is None:
         host = upstream_host(req, upstream, node)
     try:
@@ -489,7 +493,7 @@ def forward_head(
             content_length,
             chunked,
             head,
-            (req.method, req.uri, req.client_addr, req.host, chunked),
+            (req.method, req.uri, req.client_addr, req.host),
             [e[:] for e in req.headers.raw()],
         )
     return head
