@@ -1,5 +1,5 @@
 ;; callout.wat: on request headers, proxy_http_call to the upstream named by the plugin
-;; configuration (GET /auth, x-from: wasm, 300 ms timeout) and Pause. On the response:
+;; configuration (GET /auth, x-from: wasm, 3 s timeout: generous, so a loaded machine does not fail the calls that must succeed) and Pause. On the response:
 ;; a failed call (num_headers == 0) answers a local 503 "call failed"; otherwise the
 ;; request continues with "x-call-status: <:status>" and "x-call-body: <body>" added.
 ;; Also: on_configure registers shared queue "jobs" and asks for a 1 ms tick; on_tick
@@ -63,7 +63,7 @@
     (global.set $ctx (local.get $ctx))
     (if (call $http_call (i32.const 512) (global.get $up_len) (i32.const 64) (i32.const 88)
                          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
-                         (i32.const 300) (i32.const 12))
+                         (i32.const 3000) (i32.const 12))
       (then
         (drop (call $add_header (i32.const 0) (i32.const 240) (i32.const 12) (i32.const 256) (i32.const 3)))
         (return (i32.const 0))))
