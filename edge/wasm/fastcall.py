@@ -63,8 +63,8 @@ def _held(name: str, restype: Any, *argtypes: Any) -> Any:
     return ctypes.PYFUNCTYPE(restype, *argtypes)(addr)
 
 
-# guest calls release the GIL (plain ``dll[...]``): the epoch ticker thread must run
-# while a guest spins
+# guest calls release the GIL (plain ``dll[...]``): where the epoch ticks come from a
+# thread (``edge.wasm.epoch``), it must run while a guest spins
 _call_unchecked = _raw("wasmtime_func_call_unchecked", ctypes.c_void_p)
 _mem_data = _held("wasmtime_memory_data", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 # checked on the first memory access of every hostcall: untyped (callers pass the
