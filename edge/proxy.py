@@ -588,10 +588,15 @@ def downstream_head(
             extra = items[n:]
             if not extra:
                 return mode, cached[1]
-            if not any(e[0] in _FRAMING for e in extra):
-                lines = "".join([f"{e[1]}: {e[2]}\r\n" for e in extra])
+            lines = []
+            for e in extra:
+                if e[0] in _FRAMING:
+                    break
+                lines.append(f"{e[1]}: {e[2]}\r\n")
+            else:
+                lines.append("\r\n")
                 try:
-                    return mode, cached[1][:-2] + finish_head(lines + "\r\n", len(extra) + 1)
+                    return mode, cached[1][:-2] + finish_head("".join(lines), len(lines))
                 except HeadWriteError:
                     pass  # response_head below names the problem
     if resp is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from typing import Any
@@ -191,7 +192,8 @@ class JwtAuth(Plugin):
         self.index: dict[str, Verifier] = env.consumer_index(self.name) or {}
         self.anonymous = _auth.Anonymous(conf.anonymous_consumer, env)
         self.www = [("WWW-Authenticate", f'Bearer realm="{conf.realm}"')]
-        self.verified: dict[str, tuple[Verifier, dict[str, Any]]] = {}
+        # token -> (verifier, payload, the time window its exp/nbf claims allow)
+        self.verified: dict[str, tuple[Verifier, dict[str, Any], float, float]] = {}
 
     def _fail(self, req: Request, msg: str) -> Response | None:
         return self.anonymous.fallback(req, _reply.message(401, msg, self.www))
@@ -252,9 +254,10 @@ class JwtAuth(Plugin):
                 return self._fail(req, result)
             if len(self.verified) >= VERIFIED_CACHE_SIZE:
                 self.verified.clear()
-            self.verified[token] = hit = result
-        v, payload = hit
-        if not self._claims_ok(payload, v.grace):
+            v, payload = result
+            self.verified[token] = hit = (v, payload, *self._window(payload, v.grace))
+        v, payload, valid_from, valid_until = hit
+        if not valid_from <= time.time() < valid_until:
             return self._fail(req, "failed to verify jwt")
         if self.conf.hide_credentials:
             if where == "header":
@@ -268,14 +271,19 @@ class JwtAuth(Plugin):
         _auth.attach_consumer(req, v.consumer, v.credential_id)
         return None
 
-    def _claims_ok(self, payload: dict[str, Any], grace: int) -> bool:
-        now = time.time()
+    def _window(self, payload: dict[str, Any], grace: int) -> tuple[float, float]:
+        """The times (Unix seconds, from inclusive, until exclusive) at which the
+        token's checked exp and nbf claims let it in; an empty window for a claim
+        that is not a number."""
+        valid_from, valid_until = -math.inf, math.inf
         if self.check_exp and "exp" in payload:
             exp = payload["exp"]
-            if isinstance(exp, bool) or not isinstance(exp, (int, float)) or now >= exp + grace:
-                return False
+            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+                return math.inf, -math.inf
+            valid_until = exp + grace
         if self.check_nbf and "nbf" in payload:
             nbf = payload["nbf"]
-            if isinstance(nbf, bool) or not isinstance(nbf, (int, float)) or now < nbf - grace:
-                return False
-        return True
+            if isinstance(nbf, bool) or not isinstance(nbf, (int, float)):
+                return math.inf, -math.inf
+            valid_from = nbf - grace
+        return valid_from, valid_until

@@ -7,8 +7,6 @@ to the rejection, with Remaining 0) when ``show_limit_quota_header`` is on.
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
 from edge.context import Request, Response
@@ -82,20 +80,23 @@ class LimitCount(Plugin):
         h = resp.headers
         remaining, reset = str(q[0]), _reset(q[1])
         entries = h.raw()
+        for e in entries:
+            if e[0] in _QUOTA_NAMES:
+                h.set("X-RateLimit-Limit", self.limit)
+                h.set("X-RateLimit-Remaining", remaining)
+                h.set("X-RateLimit-Reset", reset)
+                return
         # an upstream rarely sends these itself: then appending is what ``set`` would do,
         # without its three scans of the header list
-        if any(e[0] in _QUOTA_NAMES for e in entries):
-            h.set("X-RateLimit-Limit", self.limit)
-            h.set("X-RateLimit-Remaining", remaining)
-            h.set("X-RateLimit-Reset", reset)
-        else:
-            entries.append(["x-ratelimit-limit", "X-RateLimit-Limit", self.limit])
-            entries.append(["x-ratelimit-remaining", "X-RateLimit-Remaining", remaining])
-            entries.append(["x-ratelimit-reset", "X-RateLimit-Reset", reset])
+        entries.append(["x-ratelimit-limit", "X-RateLimit-Limit", self.limit])
+        entries.append(["x-ratelimit-remaining", "X-RateLimit-Remaining", remaining])
+        entries.append(["x-ratelimit-reset", "X-RateLimit-Reset", reset])
 
 
 _QUOTA_NAMES = frozenset(("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"))
 
 
 def _reset(reset_in: float) -> str:
-    return str(max(0, math.ceil(reset_in)))
+    """Whole seconds until the window resets, rounded up (as APISIX)."""
+    s = int(reset_in)
+    return str(s + 1 if s < reset_in else s if s > 0 else 0)

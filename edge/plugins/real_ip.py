@@ -20,6 +20,8 @@ from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 from edge.plugins.ip_restriction import CidrSet, parse_ip
 
 MAX_SOURCE_LEN = 4096  # longer forwarding chains are ignored whole
+# distinct source values remembered with their address (the cache starts over when full)
+PARSED_CACHE_SIZE = 4096
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +77,7 @@ class RealIp(Plugin):
             self.get = lambda r: r.headers.get_joined("x-forwarded-for")
         else:
             self.get = _vars.compile_var(conf.source, "source")
+        self.parsed: dict[object, tuple[str, int | None] | tuple[()]] = {}
 
     def rewrite(self, req: Request) -> Response | None:
         trusted = self.trusted
@@ -83,7 +86,23 @@ class RealIp(Plugin):
         value = self.get(req)
         if not value or len(value) > MAX_SOURCE_LEN:
             return None
-        value = str(value)
+        # the address a value stands for depends on the value alone (and the fixed
+        # configuration): clients and proxies repeat theirs, so it is parsed once
+        hit = self.parsed.get(value)
+        if hit is None:
+            hit = self._address(str(value))
+            if len(self.parsed) >= PARSED_CACHE_SIZE:
+                self.parsed.clear()
+            self.parsed[value] = hit
+        if hit:
+            req.client_addr = hit[0]
+            if hit[1] is not None:
+                req.client_port = hit[1]
+        return None
+
+    def _address(self, value: str) -> tuple[str, int | None] | tuple[()]:
+        """(address, port or None) that ``value`` gives, or () when it is not one."""
+        trusted = self.trusted
         if self.xff:
             hops = [h.strip() for h in value.split(",")]
             chosen = hops[-1]
@@ -102,12 +121,9 @@ class RealIp(Plugin):
             value = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         hp = split_host_port(value)
         if hp is None:
-            return None
+            return ()
         host = hp[0]
         if ":" in host:
             # one spelling per address, so logs, limit keys and allow lists agree
             host = inet_ntop(AF_INET6, inet_pton(AF_INET6, host))
-        req.client_addr = host
-        if hp[1] is not None:
-            req.client_port = hp[1]
-        return None
+        return host, hp[1]

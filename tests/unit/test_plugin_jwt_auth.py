@@ -1,3 +1,4 @@
+import math
 import time
 
 import pytest
@@ -214,7 +215,9 @@ def test_verified_cache_still_checks_time_and_never_caches_failures() -> None:
     bad = tok[:-2] + ("AA" if not tok.endswith("AA") else "BB")
     assert p.rewrite(request(headers=bearer(bad))).status == 401
     assert bad not in p.verified
-    # a remembered token whose time ran out is refused
-    v, payload = p.verified[tok]
-    p.verified[tok] = (v, {**payload, "exp": int(time.time()) - 1})
+    # a remembered token is let in only within the window of its claims...
+    v, payload, valid_from, valid_until = p.verified[tok]
+    assert valid_until == payload["exp"] and valid_from == -math.inf
+    # ...so once its time ran out it is refused
+    p.verified[tok] = (v, payload, valid_from, time.time() - 1)
     assert p.rewrite(request(headers=bearer(tok))).status == 401

@@ -72,3 +72,21 @@ def test_other_variable_and_errors() -> None:
     assert config_error(RealIp, {"source": "http_x", "trusted_addresses": ["x"]}).startswith(
         "trusted_addresses[0]"
     )
+
+
+def test_repeated_values_give_the_same_address_and_the_memory_is_bounded() -> None:
+    p = build(RealIp, {"source": "http_x_forwarded_for"})
+    for value, want in [
+        ("198.51.100.1, 203.0.113.9:4000", ("203.0.113.9", 4000)),
+        ("198.51.100.1, 203.0.113.9:4000", ("203.0.113.9", 4000)),  # remembered
+        ("203.0.113.10", ("203.0.113.10", 40000)),
+        ("garbage", ("127.0.0.1", 40000)),
+        ("garbage", ("127.0.0.1", 40000)),  # a remembered non-address changes nothing
+        ("2001:DB8:0::1", ("2001:db8::1", 40000)),
+    ]:
+        req = request(headers={"X-Forwarded-For": value})
+        p.rewrite(req)
+        assert (req.client_addr, req.client_port) == want, value
+    for i in range(10_000):  # a client sending a new value each time
+        p.rewrite(request(headers={"X-Forwarded-For": f"10.0.{i // 256}.{i % 256}"}))
+    assert len(p.parsed) <= 4096
