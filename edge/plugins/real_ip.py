@@ -20,8 +20,11 @@ from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 from edge.plugins.ip_restriction import CidrSet, parse_ip
 
 MAX_SOURCE_LEN = 4096  # longer forwarding chains are ignored whole
-# distinct source values remembered with their address (the cache starts over when full)
+# source values remembered with their address: how many (the memory starts over when
+# full) and how long each may be (longer ones, rare, are parsed every time), so a client
+# sending new values cannot make it hold more than ~1 MiB
 PARSED_CACHE_SIZE = 4096
+PARSED_VALUE_MAX = 256
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,9 +94,10 @@ class RealIp(Plugin):
         hit = self.parsed.get(value)
         if hit is None:
             hit = self._address(str(value))
-            if len(self.parsed) >= PARSED_CACHE_SIZE:
-                self.parsed.clear()
-            self.parsed[value] = hit
+            if len(value) <= PARSED_VALUE_MAX:
+                if len(self.parsed) >= PARSED_CACHE_SIZE:
+                    self.parsed.clear()
+                self.parsed[value] = hit
         if hit:
             req.client_addr = hit[0]
             if hit[1] is not None:

@@ -90,3 +90,7 @@ def test_repeated_values_give_the_same_address_and_the_memory_is_bounded() -> No
     for i in range(10_000):  # a client sending a new value each time
         p.rewrite(request(headers={"X-Forwarded-For": f"10.0.{i // 256}.{i % 256}"}))
     assert len(p.parsed) <= 4096
+    long_chain = ", ".join(["198.51.100.1"] * 100) + ", 203.0.113.7"
+    req = request(headers={"X-Forwarded-For": long_chain})
+    p.rewrite(req)
+    assert req.client_addr == "203.0.113.7" and long_chain not in p.parsed
