@@ -314,6 +314,7 @@ class GuestFunc:
         "_ntrap",
         "_nargs",
         "_nbusy",
+        "_step",
     )
 
     def __init__(
@@ -355,6 +356,33 @@ class GuestFunc:
         self._ntrap = _TrapPtr()
         self._nargs = (fs.ctx, self._fref, self._nbuf, self._nsz, byref(self._ntrap))
         self._nbusy = False
+        self._step = self._make_step()
+
+    def _make_step(self) -> Callable[[], int | None]:
+        """The outermost call with its arguments in the buffer: one step shared by
+        ``__call__`` and the closures of ``bind``."""
+        fs = self._fs
+        buf = self._buf
+        mask = self._mask
+        fail = self._raise
+        call = _call_unchecked
+        has_result = self._result is not None
+
+        def run() -> int | None:
+            fs.depth = 1
+            fs.seq += 1
+            try:
+                err = call(*self._cargs)
+            finally:
+                fs.depth = 0
+                fs.ran += 1
+            if err or self._trap:
+                fail(err)
+            if fs.pending is not None:
+                _raise_pending(fs)
+            return buf[0] & mask if has_result else None
+
+        return run
 
     def _new_trap_slot(self) -> None:
         # the failed slot now holds a trap that raise_error frees
@@ -376,26 +404,9 @@ class GuestFunc:
         callbacks through these."""
         fs = self._fs
         buf = self._buf
-        mask = self._mask
         nested = self._nested
-        fail = self._raise
-        call = _call_unchecked
+        run = self._step
         n = (self._slots.stop or 0) // _SLOT
-        has_result = self._result is not None
-
-        def run() -> int | None:
-            fs.depth = 1
-            fs.seq += 1
-            try:
-                err = call(*self._cargs)
-            finally:
-                fs.depth = 0
-                fs.ran += 1
-            if err or self._trap:
-                fail(err)
-            if fs.pending is not None:
-                _raise_pending(fs)
-            return buf[0] & mask if has_result else None
 
         if n == 1:
 
@@ -442,29 +453,10 @@ class GuestFunc:
         return self.__call__
 
     def __call__(self, *args: int) -> int | None:
-        fs = self._fs
-        if fs.depth:
+        if self._fs.depth:
             return self._nested(args)
-        buf = self._buf
-        buf[self._slots] = args
-        fs.depth = 1
-        fs.seq += 1
-        try:
-            err = _call_unchecked(*self._cargs)
-        finally:
-            fs.depth = 0
-            fs.ran += 1
-        if err or self._trap:
-            trap = self._trap
-            if trap:
-                self._new_trap_slot()
-            fs.raise_error(err, trap if trap else None)
-        if fs.pending is not None:  # a host function failed but the guest swallowed it
-            pending, fs.pending = fs.pending, None
-            raise GuestTrap("host", str(pending), pending)
-        if self._result is None:
-            return None
-        return buf[0] & self._mask
+        self._buf[self._slots] = args
+        return self._step()
 
     def _nested(self, args: tuple[int, ...]) -> int | None:
         """A re-entrant call from a host function: the outer buffer may be in use."""

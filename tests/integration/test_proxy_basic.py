@@ -15,12 +15,6 @@ from tests.support.upstream import Upstream
 
 
 @pytest.fixture(scope="module")
-def up() -> Iterator[Upstream]:
-    with Upstream("a") as u:
-        yield u
-
-
-@pytest.fixture(scope="module")
 def edge(up: Upstream) -> Iterator[EdgeProcess]:
     routes = [
         route("api", "/api/*", up.addr),

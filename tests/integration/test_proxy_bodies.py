@@ -20,12 +20,6 @@ RSS_GROWTH_LIMIT_KIB = 32 * 1024
 
 
 @pytest.fixture(scope="module")
-def up() -> Iterator[Upstream]:
-    with Upstream("a") as u:
-        yield u
-
-
-@pytest.fixture(scope="module")
 def edge(up: Upstream) -> Iterator[EdgeProcess]:
     with edge_proxy([route("all", "/*", up.addr)], limits={"max_body_size": 200 * MB}) as e:
         yield e

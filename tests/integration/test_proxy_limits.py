@@ -24,12 +24,6 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def up() -> Iterator[Upstream]:
-    with Upstream("a") as u:
-        yield u
-
-
-@pytest.fixture(scope="module")
 def edge(up: Upstream) -> Iterator[EdgeProcess]:
     with edge_proxy([route("all", "/*", up.addr)], limits=LIMITS) as e:
         yield e
