@@ -412,6 +412,10 @@ def main() -> int:
                 if s.name not in results or r["rps"] > results[s.name]["rps"]:
                     results[s.name] = r
         load_after = os.getloadavg()
+        native = subprocess.run(
+            [sys.executable, "-m", "edge", "native", "status"], capture_output=True, text=True
+        ).stdout.strip()
+        print(f"{native} (compiled hot path, edge/native.py)")
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, "
             f"{'best of ' + str(args.rounds) + ', ' if args.rounds > 1 else ''}"

@@ -19,6 +19,7 @@ COMMANDS = (
     "edge.commands.validate",  # edge validate
     "edge.commands.plugin",  # edge plugin new|build|test
     "edge.commands.bundle",  # edge bundle init|publish|status|rollback|promote|tenant|...
+    "edge.commands.native",  # edge native build|status
 )
 
 

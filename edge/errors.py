@@ -6,6 +6,11 @@ server has exactly one place (``status_for``) that turns a failure into a respon
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.context import Response
+
 
 class EdgeError(Exception):
     """Root of every error edge raises on purpose."""
@@ -84,7 +89,7 @@ class LocalReply(EdgeError):
     (Envoy allows it until response headers went out): the upstream exchange is
     abandoned and ``response`` (an ``edge.context.Response``) goes to the client."""
 
-    def __init__(self, response: object) -> None:
+    def __init__(self, response: Response) -> None:
         super().__init__("local reply from the request body phase")
         self.response = response
         self.status = int(getattr(response, "status", 500))

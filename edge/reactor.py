@@ -701,7 +701,9 @@ class FastConn:
             # a length-delimited body (nearly every response): what is here, at once
             data, eof = got
             if bf and (data or eof):
-                data = filter_body_sync(bf, req, self.resp, data, eof)
+                resp = self.resp
+                assert req is not None and resp is not None
+                data = filter_body_sync(bf, req, resp, data, eof)
             if mode == 2:
                 if data:
                     data = chunk(data)
@@ -743,7 +745,9 @@ class FastConn:
             else:
                 raise UpstreamError(f"unexpected upstream event {ev!r}")
             if bf:
-                data = filter_body_sync(bf, self.req, self.resp, data, eof)
+                req, resp = self.req, self.resp
+                assert req is not None and resp is not None
+                data = filter_body_sync(bf, req, resp, data, eof)
             if mode == 2:
                 if data:
                     parts.append(chunk(data))

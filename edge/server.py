@@ -231,9 +231,10 @@ class HTTPConnection:
                     ):
                         reactor.adopt(self.stream, self.info, self.parser)
                         return True
-                    head = await self._read_head()
-                    if head is None:
+                    got = await self._read_head()
+                    if got is None:
                         return False
+                    head = got
                 self.head = head
                 self.body_done = not head.has_body
                 if self.body_done and resume is None:

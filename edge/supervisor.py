@@ -50,7 +50,7 @@ from typing import Any
 import msgspec
 import trio
 
-from edge import __version__, admin, config_source, metrics
+from edge import __version__, admin, config_source, metrics, native
 from edge.errors import ConfigError
 from edge.node_config import NodeConfig, split_address
 
@@ -256,6 +256,7 @@ class Supervisor:
         return {
             "node_id": self.node_id,
             "edge_version": __version__,
+            "native": native.state,
             "pid": os.getpid(),
             "started_at": _iso(self.started_at),
             "ready": self.ready,
@@ -700,6 +701,8 @@ class Supervisor:
         self._reload_lock = trio.Lock()
         self._stop_event = trio.Event()
         self._workers_done = trio.Event()
+        # compiled hot-path modules (edge/native.py): "on", or why not
+        log.info("starting", extra=_fields(version=__version__, native=native.state))
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

@@ -5,16 +5,16 @@
 # Tools: rustc/cargo/libstd-rust-dev-wasm32 (Rust SDK and plugins), wabt (wat2wasm),
 # wrk and nginx-light (benchmark peer), haproxy (PROXY protocol peer), nghttp2-client
 # (h2load), shellcheck (bootstrap script), curl/openssl (TLS clients), chromium (the
-# CORS browser test), systemd (systemd-analyze verify of the node unit), nodejs/npm
-# (AssemblyScript; it needs Node >= 20).
+# CORS browser test), systemd (systemd-analyze verify of the node unit), gcc (edge native
+# build: the hot path compiled with mypyc), nodejs/npm (AssemblyScript; it needs Node >= 20).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-PACKAGES=(ca-certificates git make python3 python3-venv python3-pip python3-dev
+PACKAGES=(ca-certificates git make gcc python3 python3-venv python3-pip python3-dev
     rustc cargo libstd-rust-dev-wasm32 wabt wrk nginx-light haproxy nghttp2-client
     shellcheck curl openssl chromium)
-TOOLS=(/usr/bin/cargo /usr/bin/rustc wat2wasm wrk nginx haproxy h2load shellcheck curl
+TOOLS=(gcc /usr/bin/cargo /usr/bin/rustc wat2wasm wrk nginx haproxy h2load shellcheck curl
     openssl chromium)
 
 missing=()

@@ -20,6 +20,11 @@ elif [ -f plugins_wasm/Makefile ]; then
     make -C plugins_wasm
 fi
 
+# the hot path compiled with mypyc (edge/native.py), rebuilt when the source changed;
+# EDGE_EXPECT_NATIVE makes tests/unit/test_native.py check that it is in use
+"$PYTHON" -m edge native status >/dev/null || "$PYTHON" -m edge native build
+export EDGE_EXPECT_NATIVE=1
+
 set +e
 "$PYTHON" -m pytest -q "$@"
 status=$?

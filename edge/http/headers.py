@@ -7,7 +7,7 @@ per-call ``lower()`` of the stored names. Repeated fields are kept as repeated e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 
 
 class Headers:
@@ -17,10 +17,10 @@ class Headers:
         # each entry: [lower_name, name, value]
         self._items: list[list[str]] = [[n.lower(), n, v] for n, v in items]
 
-    @classmethod
-    def from_lowered(cls, items: list[list[str]]) -> Headers:
+    @staticmethod
+    def from_lowered(items: list[list[str]]) -> Headers:
         """Adopt ``[lower, name, value]`` entries built by a parser (no copy)."""
-        h = cls.__new__(cls)
+        h = Headers()
         h._items = items
         return h
 
@@ -59,7 +59,7 @@ class Headers:
     def remove(self, lname: str) -> None:
         self._items = [e for e in self._items if e[0] != lname]
 
-    def remove_many(self, lnames: set[str] | frozenset[str]) -> None:
+    def remove_many(self, lnames: Container[str]) -> None:
         self._items = [e for e in self._items if e[0] not in lnames]
 
     def items(self) -> Iterator[tuple[str, str]]:

@@ -48,14 +48,15 @@ def upstream_head(req: Request, host: str, content_length: int | None, chunked: 
     if not target or " " in target:
         raise HeadWriteError("invalid request target")
     items = req.headers.raw()
-    drop = _REPLACED
+    drop: set[str] | frozenset[str] = _REPLACED
     for e in items:
         if e[0] == "connection":
             # the fields Connection names are hop-by-hop too
-            drop = set(_REPLACED)
+            named = set(_REPLACED)
             for tok in e[2].split(","):
-                drop.add(tok.strip().lower())
-            drop.discard("")
+                named.add(tok.strip().lower())
+            named.discard("")
+            drop = named
     xff = ""
     parts = [f"{req.method} {target} HTTP/1.1\r\n"]
     for e in items:

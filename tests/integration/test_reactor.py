@@ -132,7 +132,8 @@ def test_upstream_read_timeout_on_a_pooled_connection_is_504(
         assert status == 504
         assert headers.get("connection") == "close"
         assert rd.closed()
-    assert '"status":504' in edge.log()
+    # the worker writes its log line after the close the client saw: wait for it
+    wait_until(lambda: '"status":504' in edge.log(), 10, "a 504 in the access log")
 
 
 def test_client_gone_mid_response_is_logged_499(edge: EdgeProcess, up: Upstream) -> None:

@@ -19,10 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port not handed out before in this process: the kernel may give the
+    same one to two calls in a row (a listener and an admin port that then clash)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
+    raise RuntimeError("no free port left that this test run has not used")
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
