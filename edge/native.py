@@ -1,9 +1,10 @@
 """The hot-path modules compiled to C with mypyc, used only when built for this source.
 
 Every request runs through a few thousand lines of Python (the reactor, the parsers,
-the request context, the forwarded head, the hot plugins); compiled by mypyc from the
-same typed source they run about a third faster, with identical behaviour (mypyc also
-checks the annotations at run time). The compiled modules are optional:
+the request context, the router, the forwarded head, the upstream pools, the counters,
+the access log); compiled by mypyc from the same typed source they cost about a third
+less CPU, with the same behaviour (mypyc also checks the annotations at run time). The
+compiled modules are optional:
 
     edge native build     # needs mypy (mypyc), a C compiler and Python's headers
     edge native status
@@ -122,13 +123,20 @@ def active() -> bool:
 
 def build(build_dir: Path = BUILD_DIR) -> Path:
     """Compile MODULES with mypyc into ``build_dir`` (replaced whole on success)."""
-    from mypyc.build import mypycify
-    from setuptools import setup
-
     root = PACKAGE.parent
     digest = source_digest()
     paths = [str(root.joinpath(*m.split(".")).with_suffix(".py")) for m in MODULES]
     work = Path(tempfile.mkdtemp(prefix="edge-native-"))
+    try:
+        return _build(paths, work, digest, build_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build(paths: list[str], work: Path, digest: str, build_dir: Path) -> Path:
+    from mypyc.build import mypycify
+    from setuptools import setup
+
     out = work / "lib"
     cwd = os.getcwd()
     # setup() reads the configuration files of the current directory: not the project's
@@ -168,5 +176,4 @@ def build(build_dir: Path = BUILD_DIR) -> Path:
         shutil.rmtree(build_dir)
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(out), str(build_dir))
-    shutil.rmtree(work, ignore_errors=True)
     return build_dir

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "build":
         try:
             d = native.build()
-        except Exception as e:  # mypy or the C compiler failed: say so in one line
+        except (Exception, SystemExit) as e:  # mypy or the compiler (setup() exits) failed
             print(f"edge native build: failed: {e}", file=sys.stderr)
             return 1
         print(f"edge native build: {len(native.MODULES)} modules compiled into {d}")
