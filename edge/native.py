@@ -52,7 +52,16 @@ MODULES = (
     "edge.router",
     "edge.upstream.client",
     "edge.upstream.forwarding",
+    "edge.wasm.abi",
+    "edge.wasm.context",
+    "edge.wasm.driver",
+    "edge.wasm.hostcalls",
+    "edge.wasm.plugin",
+    "edge.wasm.properties",
+    "edge.wasm.vm",
 )
+# hand-written C beside them: (module, source under the package)
+C_MODULES = (("edge.wasm._wasmcall", "wasm/_wasmcall.c"),)
 GROUP = "edge_native"  # the name of the shared library the compiled modules use
 
 PACKAGE = Path(__file__).resolve().parent
@@ -65,9 +74,9 @@ state = "not built"
 
 
 def source_digest(package: Path = PACKAGE) -> str:
-    """One hash over the path and bytes of every .py file of the package."""
+    """One hash over the path and bytes of every .py and .c file of the package."""
     h = hashlib.sha256()
-    for p in sorted(package.rglob("*.py")):
+    for p in sorted([*package.rglob("*.py"), *package.rglob("*.c")]):
         h.update(str(p.relative_to(package)).encode())
         h.update(b"\0")
         h.update(p.read_bytes())
@@ -135,7 +144,7 @@ def build(build_dir: Path = BUILD_DIR) -> Path:
 
 def _build(paths: list[str], work: Path, digest: str, build_dir: Path) -> Path:
     from mypyc.build import mypycify
-    from setuptools import setup
+    from setuptools import Extension, setup
 
     out = work / "lib"
     cwd = os.getcwd()
@@ -150,7 +159,13 @@ def _build(paths: list[str], work: Path, digest: str, build_dir: Path) -> Path:
         )
         setup(
             name=GROUP,
-            ext_modules=exts,
+            ext_modules=[
+                *exts,
+                *(
+                    Extension(m, [str(PACKAGE / src)], extra_compile_args=["-O2"])
+                    for m, src in C_MODULES
+                ),
+            ],
             script_args=[
                 "--quiet",
                 "build_ext",
@@ -164,13 +179,16 @@ def _build(paths: list[str], work: Path, digest: str, build_dir: Path) -> Path:
         os.chdir(cwd)
     files: dict[str, str] = {}
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    for name in (*MODULES, f"{GROUP}__mypyc"):
+    for name in (*MODULES, *(m for m, _ in C_MODULES), f"{GROUP}__mypyc"):
         rel = Path(*name.split(".")).with_suffix(suffix)
         if not (out / rel).is_file():
             raise RuntimeError(f"mypyc produced no {rel}")
         files[name] = str(rel)
     (out / STAMP).write_text(
-        json.dumps({"source": digest, "modules": list(MODULES), "files": files}, indent=1)
+        json.dumps(
+            {"source": digest, "modules": [*MODULES, *(m for m, _ in C_MODULES)], "files": files},
+            indent=1,
+        )
     )
     if build_dir.exists():
         shutil.rmtree(build_dir)

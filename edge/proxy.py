@@ -254,10 +254,10 @@ async def handle(conn: HTTPConnection, head: RequestHead, resume: Resume | None 
         except ClientGone:
             req.status = 499
             req.keep_alive = False
-        except LocalReply as e:
+        except LocalReply as reply:
             # the rest of the request body was never read: the connection cannot go on
             req.keep_alive = False
-            resp = e.response
+            resp = reply.response
             if conn.response_started:
                 req.status = req.status or 502
             else:

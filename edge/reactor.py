@@ -583,8 +583,8 @@ class FastConn:
                 data = os.read(uc.fd, RECV_SIZE)
             except BlockingIOError:
                 return
-            except OSError as e:
-                self._upstream_eof(UpstreamError(f"upstream connection broken: {e}"))
+            except OSError as err:
+                self._upstream_eof(UpstreamError(f"upstream connection broken: {err}"))
                 return
             if not data:
                 self._upstream_eof(None)

@@ -73,6 +73,9 @@ class Plugin:
     ConsumerConfig: ClassVar[type[msgspec.Struct] | None] = None
     # True for auth plugins: after they identify a consumer, its plugins merge in
     is_auth: ClassVar[bool] = False
+    # phases this instance defines but has nothing to do in, left out of its chains
+    # (a WASM plugin whose module lacks the callbacks: edge.wasm.plugin.unchained_phases)
+    unchained: frozenset[str] = frozenset()
 
     def __init__(self, conf: Any, env: CompileEnv) -> None:
         """Pre-compile ``conf`` (already decoded into ``Config``). Raise
@@ -100,6 +103,8 @@ Handler = tuple[Plugin, bool, Callable[..., Any]]
 
 
 def overrides(plugin: Plugin, phase: str) -> bool:
+    if phase in plugin.unchained:
+        return False
     return getattr(type(plugin), phase, None) is not getattr(Plugin, phase, None)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import struct
-from types import MappingProxyType
 from typing import Any
 
 from edge.context import Request, Response
@@ -379,11 +378,6 @@ class PendingCall:
         self.context_id = context_id
 
 
-# read-only: ``hostcalls`` replaces them with a stream's own list / dict on first write
-_NO_CALLS: Any = ()
-_NO_PROPERTIES: Any = MappingProxyType({})
-
-
 class StreamState:
     """One HTTP context: the request, the response once known, body buffers, and
     what the guest asked for (a local response, a pause, outstanding calls); and
@@ -425,9 +419,9 @@ class StreamState:
         self.local: Response | None = None
         self.continued = False
         self.closed = False
-        # shared empties until the guest makes a call or sets a property (most never do)
-        self.pending: list[PendingCall] = _NO_CALLS
-        self.properties: dict[tuple[str, ...], bytes] = _NO_PROPERTIES
+        # None until the guest makes a call or sets a property (most never do)
+        self.pending: list[PendingCall] | None = None
+        self.properties: dict[tuple[str, ...], bytes] | None = None
         self.done = False
         self.vm: Any = None  # the PluginVM, set by the VM
         # the plugin adapter's state: the plugin is out of this request (failure

@@ -26,6 +26,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as ffi
 
+from edge.wasm import fastcall
+
 log = logging.getLogger("edge.wasm")
 
 _SIGEV_THREAD = 2
@@ -69,16 +71,23 @@ class _ThreadTicker(threading.Thread):
 
 # the running ticker of this process and what it needs kept alive
 _keep: list[Any] = []
+_thread_ticking = False
 
 
 def start(engine: wasmtime.Engine, period_ns: int) -> str:
     """Tick ``engine``'s epoch every ``period_ns``; returns how ("timer" or "thread")."""
+    global _thread_ticking
     if platform.system() == "Linux" and platform.machine() in _NATIVE_ARCHES:
         try:
             _start_timer(engine, period_ns)
+            if not _thread_ticking:
+                # no Python thread has to run while a guest does: calls keep the GIL
+                fastcall.release_gil_in_calls(False)
             return "timer"
         except (OSError, AttributeError) as e:
             log.warning("wasm: no native epoch timer (%s); ticking from a thread", e)
+    _thread_ticking = True
+    fastcall.release_gil_in_calls(True)
     t = _ThreadTicker(engine, period_ns)
     t.start()
     _keep.append(t)

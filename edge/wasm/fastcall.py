@@ -15,6 +15,11 @@ in this module; callers see ``GuestFunc``, ``GuestMemory``, ``define_host`` and
 
 The bindings are private API of wasmtime-py, so the package version is pinned
 (``WASMTIME_VERSION``) and checked at import.
+
+Where ``edge native build`` has built ``edge/wasm/_wasmcall.c``, the two crossings
+themselves (a guest call, a host function) run in C instead of ctypes (about 0.1 µs
+each instead of about 1); everything around them (signature checks, traps, budgets)
+is this module either way.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ import ctypes
 import time
 from collections.abc import Callable, Sequence
 from ctypes import byref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 from wasmtime import _bindings as ffi
+
+try:
+    from edge.wasm import _wasmcall
+except ImportError:  # not built, or EDGE_NATIVE=0: the ctypes crossings below
+    _wasmcall = None
 
 WASMTIME_VERSION = "50.0.1"
 
@@ -84,6 +94,35 @@ _HostCallback = ctypes.CFUNCTYPE(
 _thread_time = time.thread_time_ns
 _monotonic = time.monotonic_ns
 _NO_FINALIZER = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+
+def _addr(fn: Any) -> int:
+    return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+
+if TYPE_CHECKING or _wasmcall is None:
+
+    class _StoreBase:
+        """The fields the C crossings share with FastStore (``_wasmcall.StoreBase``)."""
+
+        __slots__ = ("depth", "seq", "ran", "pending", "context")
+        depth: int
+        seq: int
+        ran: int
+        pending: BaseException | None
+        context: int
+
+else:
+    _wasmcall.init(_addr(_call_unchecked), _addr(_trap_new))
+    _StoreBase = _wasmcall.StoreBase
+
+
+def release_gil_in_calls(flag: bool) -> None:
+    """Whether guest calls release the GIL: needed while a Python thread ticks the
+    epoch (edge.wasm.epoch), or a spinning guest would never be interrupted. The
+    ctypes path always releases it."""
+    if _wasmcall is not None:
+        _wasmcall.set_release_gil(flag)
 
 
 class GuestTrap(Exception):
@@ -147,7 +186,7 @@ WALL_FACTOR = 50
 TICK_NS = 2_000_000
 
 
-class FastStore:
+class FastStore(_StoreBase):
     """Per-Store call state: context pointer, CPU budget, nesting depth and the
     Python exception a host function raised (re-raised as a ``GuestTrap``).
 
@@ -171,15 +210,11 @@ class FastStore:
         "store",
         "ctx",
         "deadline_ticks",
-        "depth",
-        "seq",
         "seen_seq",
-        "pending",
         "keep",
         "budget_ns",
         "cpu_mark",
         "wall_mark",
-        "ran",
         "_deadline_cb",
     )
 
@@ -188,6 +223,7 @@ class FastStore:
     ) -> None:
         self.store = store
         self.ctx = ctypes.c_void_p(ctypes.cast(store._context(), ctypes.c_void_p).value)
+        self.context = self.ctx.value or 0  # the same pointer, for the C crossings
         # kept for callers of the old per-call deadline API: a budget given in ticks
         self.deadline_ticks = deadline_ticks
         self.depth = 0
@@ -315,6 +351,7 @@ class GuestFunc:
         "_nargs",
         "_nbusy",
         "_step",
+        "_c",
     )
 
     def __init__(
@@ -357,6 +394,20 @@ class GuestFunc:
         self._nargs = (fs.ctx, self._fref, self._nbuf, self._nsz, byref(self._ntrap))
         self._nbusy = False
         self._step = self._make_step()
+        # the C crossing, when built: nesting needs no second buffer there (C stack)
+        self._c: Callable[..., int | None] | None = None
+        if _wasmcall is not None:
+            kind = 0 if self._result is None else 2 if self._result == I64 else 1
+            self._c = _wasmcall.Guest(
+                fs, ctypes.addressof(self._func), len(params), kind, self._fail_c
+            )
+
+    def _fail_c(self, err: int, trap: int) -> None:
+        """The C crossing's failed call (``err`` or ``trap`` set, or a host function
+        left an exception in ``pending``): raise its GuestTrap."""
+        if err or trap:
+            self._fs.raise_error(err or None, ctypes.cast(trap, _TrapPtr) if trap else None)
+        _raise_pending(self._fs)
 
     def _make_step(self) -> Callable[[], int | None]:
         """The outermost call with its arguments in the buffer: one step shared by
@@ -401,7 +452,9 @@ class GuestFunc:
         """This function as a plain closure with one parameter per wasm parameter:
         what ``__call__`` does, without the method dispatch, the ``*args`` tuple and
         the slice assignment (a quarter of a call's host cost). The VM calls guest
-        callbacks through these."""
+        callbacks through these. With the C crossing, that object itself."""
+        if self._c is not None:
+            return self._c
         fs = self._fs
         buf = self._buf
         nested = self._nested
@@ -453,6 +506,8 @@ class GuestFunc:
         return self.__call__
 
     def __call__(self, *args: int) -> int | None:
+        if self._c is not None:
+            return self._c(*args)
         if self._fs.depth:
             return self._nested(args)
         self._buf[self._slots] = args
@@ -531,6 +586,19 @@ def define_host(
     all32 = all(k == I32 for k in kinds)
     Soft: type[Exception] = soft if soft is not None and has_result else _NeverRaised
     M = 0xFFFFFFFF
+    if _wasmcall is not None:
+        # the C trampoline, with a Host object (kept alive with the Store) as its env
+        host = _wasmcall.Host(
+            fs,
+            fn,
+            n,
+            sum(1 << i for i, k in enumerate(kinds) if k == I64),
+            0 if not has_result else 2 if res64 else 1,
+            soft,
+        )
+        fs.keep.append((host, ty))
+        _define(linker, module, name, ty, ctypes.c_void_p(_wasmcall.TRAMPOLINE), id(host))
+        return
 
     # one closure per arity: a generic *args path costs a list and a loop per call
     if all32 and has_result and not res64 and n <= 5:
@@ -618,6 +686,12 @@ def define_host(
 
     c_cb = _HostCallback(cb)
     fs.keep.append((c_cb, ty))
+    _define(linker, module, name, ty, c_cb, None)
+
+
+def _define(
+    linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncType, cb: Any, env: Any
+) -> None:
     mod_b = module.encode()
     name_b = name.encode()
     err = _define_unchecked(
@@ -627,8 +701,8 @@ def define_host(
         name_b,
         ctypes.c_size_t(len(name_b)),
         ctypes.cast(ty.ptr(), ctypes.c_void_p),
-        c_cb,
-        None,
+        cb,
+        ctypes.c_void_p(env) if env is not None else None,
         _NO_FINALIZER,
     )
     if err:

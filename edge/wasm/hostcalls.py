@@ -73,17 +73,20 @@ class _NoStore:
 _NO_STORE = _NoStore()
 
 
-def _guarded(fn: Callable[..., int]) -> Callable[..., int]:
-    def call(*args: int) -> int:
+class _Guarded:
+    """A hostcall answering its ``AbiError`` as the status; ``raw`` is the bare
+    function (the VM has fastcall handle AbiError instead: one call layer less)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, fn: Callable[..., int]) -> None:
+        self.raw = fn
+
+    def __call__(self, *args: int) -> int:
         try:
-            return fn(*args)
+            return self.raw(*args)
         except AbiError as e:
             return int(e.status)
-
-    call.__name__ = fn.__name__
-    # the VM defines ``raw`` with AbiError handled by fastcall (one call layer less)
-    call.raw = fn  # type: ignore[attr-defined]
-    return call
 
 
 def table(vm: PluginVM) -> dict[str, Entry]:
@@ -334,7 +337,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     def proxy_get_property(pp: int, pl: int, rp: int, rl: int) -> int:
         path = properties.split(text(pp, pl))
         st = vm.cur_stream
-        if st is not None and path in st.properties:
+        if st is not None and st.properties is not None and path in st.properties:
             return vm.give(rp, rl, st.properties[path])
         value = properties.lookup(vm, st, path)
         if value is None:
@@ -348,11 +351,12 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         st = vm.cur_stream
         if st is None:
             return Status.NOT_FOUND
-        if len(st.properties) >= 256:
+        props = st.properties
+        if props is None:
+            props = st.properties = {}
+        elif len(props) >= 256:
             return Status.INTERNAL_FAILURE
-        if not st.properties:
-            st.properties = {}  # the stream's own, in place of the shared empty one
-        st.properties[path] = value
+        props[path] = value
         return Status.OK
 
     # -- shared data and queues ----------------------------------------------------
@@ -411,11 +415,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     def proxy_define_metric(mtype: int, np_: int, nl: int, ret: int) -> int:
         name = text(np_, nl, 256).decode("utf-8", "replace")
         vm.check_out(ret)
-        r = GUEST_METRICS.define(spec.plugin, spec.tenant, mtype, name)
-        if isinstance(r, Status):
-            return r
-        vm.write_u32(ret, r)
-        return Status.OK
+        status, mid = GUEST_METRICS.define(spec.plugin, spec.tenant, mtype, name)
+        if status == Status.OK:
+            vm.write_u32(ret, mid)
+        return status
 
     def proxy_increment_metric(mid: int, delta: int) -> int:
         return GUEST_METRICS.increment(spec.plugin, spec.tenant, mid, delta)
@@ -425,11 +428,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
 
     def proxy_get_metric(mid: int, ret: int) -> int:
         vm.check_out(ret)
-        r = GUEST_METRICS.get(spec.plugin, spec.tenant, mid)
-        if isinstance(r, Status):
-            return r
-        vm.write(ret, pack_u64(r))
-        return Status.OK
+        status, value = GUEST_METRICS.get(spec.plugin, spec.tenant, mid)
+        if status == Status.OK:
+            vm.write(ret, pack_u64(value))
+        return status
 
     # -- http_call -----------------------------------------------------------------
 
@@ -472,10 +474,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             st.id if st is not None else 0,
         )
         if st is not None:
-            if st.pending:
+            if st.pending is not None:
                 st.pending.append(call)
             else:
-                st.pending = [call]  # the stream's own, in place of the shared empty one
+                st.pending = [call]
         else:
             vm.pending_root_calls.append(call)
         vm.calls_waiting = True
@@ -501,56 +503,52 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     fns: dict[str, Entry] = {}
 
     def add(
-        fn: Callable[..., Any],
-        n: int,
-        name: str | None = None,
-        params: tuple[str, ...] | None = None,
+        name: str, fn: Callable[..., Any], n: int, params: tuple[str, ...] | None = None
     ) -> None:
-        name = name or fn.__name__
-        fns[name] = (params or (I,) * n, (I,), _guarded(fn))
+        fns[name] = (params or (I,) * n, (I,), _Guarded(fn))
 
-    add(proxy_log, 3)
-    add(proxy_get_log_level, 1)
-    add(proxy_get_current_time_nanoseconds, 1)
-    add(proxy_set_tick_period_milliseconds, 1)
-    add(proxy_get_status, 3)
-    add(proxy_set_effective_context, 1)
-    add(proxy_done, 0)
-    add(proxy_continue_stream, 1)
-    add(proxy_close_stream, 1)
-    add(proxy_send_local_response, 8)
-    add(proxy_get_header_map_size, 2)
-    add(proxy_get_header_map_pairs, 3)
-    add(proxy_set_header_map_pairs, 3)
-    add(proxy_get_header_map_value, 5)
-    add(proxy_add_header_map_value, 5)
-    add(proxy_replace_header_map_value, 5)
-    add(proxy_remove_header_map_value, 3)
-    add(proxy_get_buffer_bytes, 5)
-    add(proxy_get_buffer_status, 3)
-    add(proxy_set_buffer_bytes, 5)
-    add(proxy_get_property, 4)
-    add(proxy_set_property, 4)
-    add(proxy_get_shared_data, 5)
-    add(proxy_set_shared_data, 5)
-    add(proxy_register_shared_queue, 3)
-    add(proxy_resolve_shared_queue, 5)
-    add(proxy_enqueue_shared_queue, 3)
-    add(proxy_dequeue_shared_queue, 3)
-    add(proxy_define_metric, 4)
-    add(proxy_increment_metric, 2, params=(I, L))
-    add(proxy_record_metric, 2, params=(I, L))
-    add(proxy_get_metric, 2)
-    add(proxy_http_call, 10)
-    add(proxy_call_foreign_function, 6)
-    add(unimplemented, 12, "proxy_grpc_call")
-    add(unimplemented, 9, "proxy_grpc_stream")
-    add(unimplemented, 4, "proxy_grpc_send")
-    add(unimplemented, 1, "proxy_grpc_cancel")
-    add(unimplemented, 1, "proxy_grpc_close")
+    add("proxy_log", proxy_log, 3)
+    add("proxy_get_log_level", proxy_get_log_level, 1)
+    add("proxy_get_current_time_nanoseconds", proxy_get_current_time_nanoseconds, 1)
+    add("proxy_set_tick_period_milliseconds", proxy_set_tick_period_milliseconds, 1)
+    add("proxy_get_status", proxy_get_status, 3)
+    add("proxy_set_effective_context", proxy_set_effective_context, 1)
+    add("proxy_done", proxy_done, 0)
+    add("proxy_continue_stream", proxy_continue_stream, 1)
+    add("proxy_close_stream", proxy_close_stream, 1)
+    add("proxy_send_local_response", proxy_send_local_response, 8)
+    add("proxy_get_header_map_size", proxy_get_header_map_size, 2)
+    add("proxy_get_header_map_pairs", proxy_get_header_map_pairs, 3)
+    add("proxy_set_header_map_pairs", proxy_set_header_map_pairs, 3)
+    add("proxy_get_header_map_value", proxy_get_header_map_value, 5)
+    add("proxy_add_header_map_value", proxy_add_header_map_value, 5)
+    add("proxy_replace_header_map_value", proxy_replace_header_map_value, 5)
+    add("proxy_remove_header_map_value", proxy_remove_header_map_value, 3)
+    add("proxy_get_buffer_bytes", proxy_get_buffer_bytes, 5)
+    add("proxy_get_buffer_status", proxy_get_buffer_status, 3)
+    add("proxy_set_buffer_bytes", proxy_set_buffer_bytes, 5)
+    add("proxy_get_property", proxy_get_property, 4)
+    add("proxy_set_property", proxy_set_property, 4)
+    add("proxy_get_shared_data", proxy_get_shared_data, 5)
+    add("proxy_set_shared_data", proxy_set_shared_data, 5)
+    add("proxy_register_shared_queue", proxy_register_shared_queue, 3)
+    add("proxy_resolve_shared_queue", proxy_resolve_shared_queue, 5)
+    add("proxy_enqueue_shared_queue", proxy_enqueue_shared_queue, 3)
+    add("proxy_dequeue_shared_queue", proxy_dequeue_shared_queue, 3)
+    add("proxy_define_metric", proxy_define_metric, 4)
+    add("proxy_increment_metric", proxy_increment_metric, 2, params=(I, L))
+    add("proxy_record_metric", proxy_record_metric, 2, params=(I, L))
+    add("proxy_get_metric", proxy_get_metric, 2)
+    add("proxy_http_call", proxy_http_call, 10)
+    add("proxy_call_foreign_function", proxy_call_foreign_function, 6)
+    add("proxy_grpc_call", unimplemented, 12)
+    add("proxy_grpc_stream", unimplemented, 9)
+    add("proxy_grpc_send", unimplemented, 4)
+    add("proxy_grpc_cancel", unimplemented, 1)
+    add("proxy_grpc_close", unimplemented, 1)
     # a stream type or "continue request/response" from ABI 0.1 SDKs
-    add(unimplemented, 0, "proxy_continue_request")
-    add(unimplemented, 0, "proxy_continue_response")
+    add("proxy_continue_request", unimplemented, 0)
+    add("proxy_continue_response", unimplemented, 0)
 
     allowed = spec.allowed
     if allowed is not None:

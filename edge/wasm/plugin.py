@@ -83,26 +83,6 @@ def start_error_message(e: BaseException, logs: list[str] | None = None) -> str:
     return msg
 
 
-class _Unchained:
-    """A phase handler kept out of the chain but still callable on the instance.
-
-    The chain picks a plugin's phases by looking them up on its class
-    (``edge.plugins.base.overrides``): read on the class this is ``None``, i.e.
-    absent, while ``plugin.body_filter(...)`` still works for direct callers (the
-    plugin toolkit, tests). A phase the module has no callback for then costs the
-    request nothing: without a body filter the gateway keeps the upstream's
-    Content-Length framing instead of re-chunking every response.
-    """
-
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return None
-        return self.fn.__get__(obj, owner)
-
-
 class WasmPlugin(Plugin):
     """One configured occurrence of a WASM plugin (one root context)."""
 
@@ -117,8 +97,10 @@ class WasmPlugin(Plugin):
         key: tuple[str, bytes],
         failure_policy: str,
         max_body_bytes: int,
+        exports: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         self.conf = key[1]
+        self.unchained = unchained_phases(exports)
         self.name = name  # type: ignore[misc]
         self.priority = priority  # type: ignore[misc]
         self.rt = runtime
@@ -165,8 +147,8 @@ class WasmPlugin(Plugin):
                 raise GuestTrap("unavailable", rt.last_error or "VM is backing off")
             try:
                 root = rt.root(vm, self.key)
-            except VmStartError as e:
-                raise GuestTrap("start_failed", e.message) from None
+            except VmStartError as err:
+                raise GuestTrap("start_failed", err.message) from None
             self._vm = vm
             self._root = root
         if root.root_only or self.key in rt.root_only:
@@ -338,7 +320,7 @@ class WasmPlugin(Plugin):
         except GuestTrap as e:
             return self._failed(req, st, e)
 
-    async def _request_body(self, req: Request, chunk: bytes, eof: bool) -> bytes:
+    async def request_body_filter(self, req: Request, chunk: bytes, eof: bool) -> bytes:
         st: StreamState | None = req.plugin_ctx.get(self.slot)
         if st is None or st.skipped or st.body_done:
             return chunk
@@ -376,10 +358,6 @@ class WasmPlugin(Plugin):
                 return out
             # part of the body may be upstream already: abort rather than pass it unfiltered
             raise PluginError(f"wasm plugin {self.name} failed") from None
-
-    # chained only by the classes of modules exporting proxy_on_request_body
-    # (plugin_class): for the others the proxy forwards a chunked body untouched
-    request_body_filter = _Unchained(_request_body)
 
     def header_filter(self, req: Request, resp: Response) -> Response | None:
         st: StreamState | None = req.plugin_ctx.get(self.slot)
@@ -475,36 +453,23 @@ class WasmPlugin(Plugin):
             self.rt.fail(vm, e.kind, e.message)
 
 
-_class_cache: dict[tuple[bool, bool, bool], type[WasmPlugin]] = {}
+def unchained_phases(exports: set[str] | frozenset[str]) -> frozenset[str]:
+    """The phases a module has no callback for, left out of the chain (``Plugin.unchained``).
 
-
-def plugin_class(exports: set[str]) -> type[WasmPlugin]:
-    """The WasmPlugin class whose chained phases match the module's callbacks.
-
-    Without ``proxy_on_response_body`` the response keeps its upstream framing;
-    without ``proxy_on_request_body`` the request body is not re-chunked; with
-    neither response callback the response reaches the context in the log phase
-    (``on_log`` reads it).
+    A phase the module cannot use then costs the request nothing: without
+    ``proxy_on_response_body`` the response keeps its upstream framing instead of being
+    re-chunked; without ``proxy_on_request_body`` the request body is not re-chunked;
+    with neither response callback the response reaches the context in the log phase
+    (``on_log`` reads it). The methods stay callable directly (the plugin toolkit, tests).
     """
-    key = (
-        "proxy_on_request_body" in exports,
-        "proxy_on_response_headers" in exports or "proxy_on_response_body" in exports,
-        "proxy_on_response_body" in exports,
-    )
-    if key == (False, True, True):
-        return WasmPlugin
-    cls = _class_cache.get(key)
-    if cls is None:
-        attrs: dict[str, Any] = {}
-        if key[0]:
-            attrs["request_body_filter"] = WasmPlugin._request_body
-        if not key[1]:
-            attrs["header_filter"] = _Unchained(WasmPlugin.header_filter)
-        if not key[2]:
-            attrs["body_filter"] = _Unchained(WasmPlugin.body_filter)
-        cls = type(f"_WasmPlugin{''.join('1' if k else '0' for k in key)}", (WasmPlugin,), attrs)
-        _class_cache[key] = cls
-    return cls
+    out = set()
+    if "proxy_on_request_body" not in exports:
+        out.add("request_body_filter")
+    if "proxy_on_response_headers" not in exports and "proxy_on_response_body" not in exports:
+        out.add("header_filter")
+    if "proxy_on_response_body" not in exports:
+        out.add("body_filter")
+    return frozenset(out)
 
 
 def make_factory(
@@ -545,8 +510,10 @@ def make_factory(
             raise PluginConfigError(
                 "conf", f"wasm plugin {plugin_name}: {start_error_message(e, logs)}"
             ) from None
-        cls = plugin_class({e.name for e in runtime.module.exports})
-        return cls(plugin_name, priority, runtime, key, failure_policy, max_body_bytes)
+        exports = {e.name for e in runtime.module.exports}
+        return WasmPlugin(
+            plugin_name, priority, runtime, key, failure_policy, max_body_bytes, exports
+        )
 
     return factory
 

@@ -233,7 +233,7 @@ class PluginRuntime:
         for st in vm.streams.values():
             if st.pending:
                 out.extend(st.pending)
-                st.pending = []
+                st.pending = None
         return out
 
     # -- ticks and queues ------------------------------------------------------------

@@ -52,19 +52,21 @@ class GuestMetrics:
         self._by_id: dict[int, tuple[str, str, _Metric]] = {}
         self._per_plugin: dict[str, int] = {}
 
-    def define(self, plugin: str, tenant: str, mtype: int, name: str) -> int | Status:
+    def define(self, plugin: str, tenant: str, mtype: int, name: str) -> tuple[Status, int]:
+        """``(OK, metric id)``, or the error status and 0 (a tuple, not ``int | Status``:
+        an IntEnum is an int, so the union could not be told apart once compiled)."""
         try:
             mt = MetricType(mtype)
         except ValueError:
-            return Status.BAD_ARGUMENT
+            return Status.BAD_ARGUMENT, 0
         if not name or len(name) > 200:
-            return Status.BAD_ARGUMENT
+            return Status.BAD_ARGUMENT, 0
         key = (plugin, tenant, int(mt), name)
         mid = self._ids.get(key)
         if mid is not None:
-            return mid
+            return Status.OK, mid
         if self._per_plugin.get(plugin, 0) >= MAX_METRICS_PER_PLUGIN:
-            return Status.INTERNAL_FAILURE
+            return Status.INTERNAL_FAILURE, 0
         full = metric_name(plugin, name)
         doc = f"WASM plugin {plugin} metric {name}"
         try:
@@ -76,12 +78,12 @@ class GuestMetrics:
                 m = metrics.histogram(full, doc, ["tenant"])
         except ValueError:
             # same name already defined with another type (by this or another tenant)
-            return Status.BAD_ARGUMENT
+            return Status.BAD_ARGUMENT, 0
         mid = len(self._by_id) + 1
         self._ids[key] = mid
         self._by_id[mid] = (plugin, tenant, _Metric(mt, m.labels(tenant=tenant)))
         self._per_plugin[plugin] = self._per_plugin.get(plugin, 0) + 1
-        return mid
+        return Status.OK, mid
 
     def _get(self, plugin: str, tenant: str, mid: int) -> _Metric | None:
         e = self._by_id.get(mid)
@@ -121,11 +123,11 @@ class GuestMetrics:
             m.value = value
         return Status.OK
 
-    def get(self, plugin: str, tenant: str, mid: int) -> int | Status:
+    def get(self, plugin: str, tenant: str, mid: int) -> tuple[Status, int]:
         m = self._get(plugin, tenant, mid)
         if m is None:
-            return Status.NOT_FOUND
-        return m.value
+            return Status.NOT_FOUND, 0
+        return Status.OK, m.value
 
 
 GUEST_METRICS = GuestMetrics()

@@ -149,8 +149,8 @@ class PluginVM:
         self.fs.set_deadline()
         try:
             self.instance = linker.instantiate(store, module)
-        except wasmtime.Trap as e:
-            raise GuestTrap("trap", str(e).splitlines()[0]) from None
+        except wasmtime.Trap as trap:
+            raise GuestTrap("trap", str(trap).splitlines()[0]) from None
         except wasmtime.WasmtimeError as e:
             pending, self.fs.pending = self.fs.pending, None
             if pending is not None:
@@ -456,7 +456,7 @@ class PluginVM:
             if d.stage() == driver.CONTEXT_CREATE:
                 e.callback = "proxy_on_context_create"
             raise
-        return st, r  # the driver's begin always returns an i32 (0 without the export)
+        return st, r or 0  # the driver's begin always returns an i32 (0 without the export)
 
     def call_stream(self, st: StreamState, name: str, *args: int) -> int:
         """Call an HTTP callback; a missing export means Continue."""

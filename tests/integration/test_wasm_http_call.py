@@ -71,7 +71,7 @@ async def test_access_returns_a_coroutine_while_a_call_is_pending(upstream: Upst
     p = callout_plugin({"nodes": {upstream.addr: 1}})
     req = make_request("GET", "/orig", [("Host", "h")])
     pending = p.access(req)
-    assert inspect.iscoroutine(pending)
+    assert inspect.isawaitable(pending)
     assert await pending is None
     assert req.headers.get("x-call-status") == "200"
     p.log(req, make_response())
@@ -83,7 +83,7 @@ async def test_a_pending_call_is_left_to_its_own_request(upstream: Upstream) -> 
     p = callout_plugin({"nodes": {upstream.addr: 1}})
     req = make_request("GET", "/orig", [("Host", "h")])
     pending = p.access(req)
-    assert inspect.iscoroutine(pending)
+    assert inspect.isawaitable(pending)
     assert p.rt.vm is not None and p.rt.take_calls(p.rt.vm) == []
     assert await pending is None
     assert req.headers.get("x-call-status") == "200"

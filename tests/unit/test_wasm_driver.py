@@ -6,7 +6,7 @@ import wasmtime
 
 from edge.plugins.base import CompileEnv, PluginChain
 from edge.wasm.driver import driver_wat
-from edge.wasm.plugin import WasmPlugin, make_factory, plugin_class, run_access
+from edge.wasm.plugin import WasmPlugin, make_factory, run_access, unchained_phases
 from tests.support.wasm import make_request, make_response, make_runtime, make_vm
 
 # Records, per stream, what on_request_headers saw: the status of
@@ -122,7 +122,8 @@ def test_phases_follow_the_module_callbacks() -> None:
     assert chain.access and chain.log
     assert not chain.header_filter and not chain.body_filter
     assert p.body_filter(make_request(), make_response(), b"x", True) == b"x"
-    exports = {"proxy_on_response_headers"}
-    assert plugin_class(exports).body_filter is None
-    assert plugin_class(exports).header_filter is not None
-    assert plugin_class({"proxy_on_response_body"}) is WasmPlugin
+    assert unchained_phases({"proxy_on_response_headers"}) == {
+        "request_body_filter",
+        "body_filter",
+    }
+    assert unchained_phases({"proxy_on_response_body", "proxy_on_request_body"}) == set()

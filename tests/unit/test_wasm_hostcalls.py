@@ -19,18 +19,13 @@ from edge.wasm.abi import (
 from edge.wasm.context import RequestHeaderMap, ResponseHeaderMap
 from edge.wasm.hostcalls import table as env_table
 from edge.wasm.shared import SHARED_DATA
-from edge.wasm.vm import VmSpec
 from edge.wasm.wasi import table as wasi_table
 from tests.support.wasm import Probe, make_request, make_response
 
-
-class _Sig:
-    spec = VmSpec(plugin="sig", tenant="sig")
-    denied_logged: set[str] = set()
-
-
-ENV = env_table(_Sig())  # type: ignore[arg-type]
-WASI = wasi_table(_Sig())  # type: ignore[arg-type]
+# the tables' signatures, from a real VM (the compiled hostcalls accept no stand-in)
+_SIG_VM = Probe(plugin="sig", tenant="sig").vm
+ENV = env_table(_SIG_VM)
+WASI = wasi_table(_SIG_VM)
 
 
 @pytest.fixture
