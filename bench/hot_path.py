@@ -1,6 +1,6 @@
 """In-process CPU per request of the reactor's keep-alive fast path, over socketpairs.
 
-    python bench/hot_path.py [plain,plugins,wasm,guard] [-n 20000] [--rounds 5]
+    python bench/hot_path.py [plain,plugins,wasm,filter,guard] [-n 20000] [--rounds 5]
 
 For each scenario of ``bench/run.py`` (same routes and plugins), one ``FastConn`` of
 ``edge.reactor`` serves a socketpair "client" and relays to a socketpair "upstream"
@@ -132,14 +132,14 @@ async def _main(names: list[str], n: int, rounds: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("scenarios", nargs="?", default="plain,plugins,wasm,guard")
+    ap.add_argument("scenarios", nargs="?", default="plain,plugins,wasm,filter,guard")
     ap.add_argument("-n", type=int, default=20000, help="requests per round (bounded)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     names = [s for s in args.scenarios.split(",") if s]
     unknown = [s for s in names if s not in bench_run.SCENARIOS or s in ("nginx", "floor")]
     if unknown or not 1 <= args.n <= 10_000_000 or not 1 <= args.rounds <= 50:
-        raise SystemExit(f"scenarios from plain,plugins,wasm,guard,wasm-min; bad: {unknown}")
+        raise SystemExit(f"scenarios from plain,plugins,wasm,filter,guard,wasm-min; bad: {unknown}")
     trio.run(_main, names, args.n, args.rounds)
 
 

@@ -19,6 +19,9 @@ Scenarios (--only takes a comma-separated subset, in any order):
            (a count never reached) + prometheus           issue 3: >= 0.30x nginx
   wasm     edge, one proxy-wasm header filter, tinygo_add_req_header from the corpus
            (../shared/wasm-corpus beside the repo, or --corpus)  issue 4: >= 0.85x plain
+  filter   edge, one proxy-wasm header filter of ours: plugin_sdk/rust/examples/
+           header_filter.rs (adds a response header), built with cargo on first use
+           (skipped with a message when it cannot be)     issue 4: >= 0.85x plain
   guard    edge, request-guard (plugins_wasm/dist/request-guard.wasm from
            plugins_wasm/build.sh; skipped with a message when absent)  issue 5: >= 0.85x plain
   wasm-min edge, the smallest useful proxy-wasm filter (WAT, sets one request header);
@@ -61,13 +64,14 @@ PATH = "/users/42?sort=name"  # every scenario requests /<scenario>{PATH}
 JWT_KEY, JWT_SECRET = "bench-key", "bench-secret-0123456789abcdef0123"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-SCENARIOS = ("nginx", "floor", "plain", "plugins", "wasm", "guard", "wasm-min")
-DEFAULT = ("nginx", "plain", "plugins", "wasm", "guard")
+SCENARIOS = ("nginx", "floor", "plain", "plugins", "wasm", "filter", "guard", "wasm-min")
+DEFAULT = ("nginx", "plain", "plugins", "wasm", "filter", "guard")
 # scenario -> (ratio it is judged by, target); the issue that sets it
 TARGETS = {
     "plain": ("nginx", 0.40, "issue 2"),
     "plugins": ("nginx", 0.30, "issue 3"),
     "wasm": ("plain", 0.85, "issue 4"),
+    "filter": ("plain", 0.85, "issue 4"),
     "guard": ("plain", 0.85, "issue 5"),
     "wasm-min": ("plain", 0.85, "issue 4"),
 }
@@ -280,12 +284,22 @@ def edge_config(
             route["plugins"] = {wasm_module("min", wasmtime.wat2wasm(HEADER_FILTER_WAT)): {}}
         elif name == "guard":
             route["plugins"] = {wasm_module("request-guard", GUARD.read_bytes()): {"conf": {}}}
+        elif name == "filter":
+            route["plugins"] = {wasm_module("header-filter", sdk_header_filter().read_bytes()): {}}
         routes.append(route)
     cfg["routes"] = routes
     if wasm_plugins:
         cfg["tenants"] = [{"id": "bench"}]
         cfg["wasm_plugins"] = wasm_plugins
     return cfg, headers
+
+
+def sdk_header_filter() -> Path:
+    """plugin_sdk/rust/examples/header_filter.rs built (cached) as the tests build it."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.wasm_build import rust_sdk_example
+
+    return rust_sdk_example("header_filter")
 
 
 def ratio(results: dict[str, dict[str, float]], name: str, base: str, key: str) -> str:
@@ -323,6 +337,12 @@ def main() -> int:
             f"guard: skipped, {GUARD.relative_to(ROOT)} is missing (plugins_wasm/build.sh)"
         )
         wanted.remove("guard")
+    if "filter" in wanted:
+        try:
+            sdk_header_filter()
+        except (OSError, subprocess.CalledProcessError) as e:
+            skipped.append(f"filter: skipped, the SDK example did not build ({e})")
+            wanted.remove("filter")
     if "wasm" in wanted and not (args.corpus / "tinygo_add_req_header.wasm").is_file():
         skipped.append(f"wasm: skipped, no tinygo_add_req_header.wasm in {args.corpus}")
         wanted.remove("wasm")

@@ -58,6 +58,7 @@ MODULES = (
     "edge.wasm.hostcalls",
     "edge.wasm.plugin",
     "edge.wasm.properties",
+    "edge.wasm.runtime",
     "edge.wasm.vm",
 )
 # hand-written C beside them: (module, source under the package)

@@ -1,5 +1,6 @@
 /* The two crossings between Python and wasmtime that every WASM plugin request makes,
- * in C: a call into a guest export and a host function called by the guest.
+ * in C: a call into a guest export and a host function called by the guest; and the
+ * view of the guest's memory that host functions read and write.
  *
  * edge/wasm/fastcall.py does the same through ctypes, and stays the path when this
  * module is not built (``edge native build`` builds it beside the mypyc modules). In
@@ -8,12 +9,12 @@
  * is a vectorcall that fills a stack buffer, and a host function is a C trampoline that
  * calls the Python function with the guest's integers.
  *
- * No wasmtime header is needed: the C API functions used here
- * (wasmtime_func_call_unchecked, wasmtime_trap_new) are handed in by address from
- * wasmtime-py's own loaded library (``init``), and the two structs they take are
- * declared below as wasmtime 50 defines them (fastcall pins that version). Everything else (errors, traps, the
- * failure policy) stays in Python: C only reports "the call failed" to a Python
- * function that raises the right GuestTrap.
+ * No wasmtime header is needed: the C API functions used here (wasmtime_func_call_
+ * unchecked, wasmtime_trap_new, wasmtime_memory_data[_size]) are handed in by address
+ * from wasmtime-py's own loaded library (``init``), and the two structs passed by value
+ * are declared below as wasmtime 50 defines them (fastcall pins that version). The
+ * rest (errors, traps, the failure policy) stays in Python: C only reports "the call
+ * failed" to a Python function that raises the right GuestTrap.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,6 +30,10 @@ typedef void *(*call_fn)(void *ctx, const wfunc_t *f, raw_t *args, size_t n, voi
 static call_fn call_unchecked = NULL;
 typedef void *(*trap_new_fn)(const char *msg, size_t len);
 static trap_new_fn trap_new = NULL;
+typedef size_t (*mem_size_fn)(void *ctx, const void *mem);
+typedef uint8_t *(*mem_data_fn)(void *ctx, const void *mem);
+static mem_size_fn mem_size = NULL;
+static mem_data_fn mem_data = NULL;
 /* A guest call releases the GIL so a Python epoch ticker thread can interrupt a spinning
  * guest; with the native ticker (edge/wasm/epoch.py) nothing needs it, and keeping it
  * saves a lock hand-off per call. */
@@ -389,18 +394,196 @@ static PyType_Spec Host_spec = {
     Host_slots,
 };
 
+/* ---- MemoryBase: a memoryview over linear memory, cached between guest calls -------- */
+
+typedef struct {
+    PyObject_HEAD
+    StoreBase *fs;
+    void *mem;       /* wasmtime_memory_t *, kept alive by the Python subclass */
+    long long seen;  /* fs->ran when the view was last checked */
+    size_t size;
+    uint8_t *data;
+    PyObject *view;
+} MemoryBase;
+
+static int MemoryBase_init(MemoryBase *self, PyObject *args, PyObject *kw) {
+    PyObject *fs;
+    unsigned long long addr;
+    if (!PyArg_ParseTuple(args, "O!K", StoreBase_type, &fs, &addr))
+        return -1;
+    if (!addr || mem_size == NULL) {
+        PyErr_SetString(PyExc_ValueError, "bad memory, or init() was not called");
+        return -1;
+    }
+    Py_INCREF(fs);
+    Py_XSETREF(self->fs, (StoreBase *)fs);
+    self->mem = (void *)(uintptr_t)addr;
+    self->seen = -1;
+    self->size = (size_t)-1;
+    Py_CLEAR(self->view);
+    return 0;
+}
+
+/* The view is rebuilt only when the memory's size changed (memory.grow), and the size
+ * is asked only when guest code may have run since the last look. */
+static int MemoryBase_refresh(MemoryBase *self) {
+    StoreBase *fs = self->fs;
+    if (fs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "memory not initialised");
+        return -1;
+    }
+    if (self->view != NULL && self->seen == fs->ran)
+        return 0;
+    void *ctx = (void *)(uintptr_t)fs->context;
+    size_t size = mem_size(ctx, self->mem);
+    if (self->view == NULL || size != self->size) {
+        uint8_t *data = mem_data(ctx, self->mem);
+        PyObject *v;
+        if (size && data) {
+            v = PyMemoryView_FromMemory((char *)data, (Py_ssize_t)size, PyBUF_WRITE);
+        } else {
+            size = 0;
+            data = NULL;
+            v = PyMemoryView_FromMemory((char *)"", 0, PyBUF_WRITE);
+        }
+        if (v == NULL)
+            return -1;
+        Py_XSETREF(self->view, v);
+        self->size = size;
+        self->data = data;
+    }
+    self->seen = fs->ran;
+    return 0;
+}
+
+static PyObject *MemoryBase_view(MemoryBase *self, PyObject *unused) {
+    if (MemoryBase_refresh(self) < 0)
+        return NULL;
+    Py_INCREF(self->view);
+    return self->view;
+}
+
+/* read(ptr, size) -> bytes, or None when [ptr, ptr+size) is not inside the memory */
+static PyObject *MemoryBase_read(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "read(ptr, size)");
+        return NULL;
+    }
+    unsigned long long ptr = PyLong_AsUnsignedLongLong(args[0]);
+    if (ptr == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    unsigned long long size = PyLong_AsUnsignedLongLong(args[1]);
+    if (size == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (MemoryBase_refresh(self) < 0)
+        return NULL;
+    if (ptr > self->size || size > self->size - ptr)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)self->data + ptr, (Py_ssize_t)size);
+}
+
+/* write(ptr, data) -> True, or False when it would not fit inside the memory */
+static PyObject *MemoryBase_write(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "write(ptr, data)");
+        return NULL;
+    }
+    unsigned long long ptr = PyLong_AsUnsignedLongLong(args[0]);
+    if (ptr == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer buf;
+    if (PyObject_GetBuffer(args[1], &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *ok = Py_False;
+    if (MemoryBase_refresh(self) < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    if (ptr <= self->size && (size_t)buf.len <= self->size - ptr) {
+        if (buf.len)
+            memcpy(self->data + ptr, buf.buf, (size_t)buf.len);
+        ok = Py_True;
+    }
+    PyBuffer_Release(&buf);
+    Py_INCREF(ok);
+    return ok;
+}
+
+static PyObject *MemoryBase_size(MemoryBase *self, void *closure) {
+    if (self->fs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "memory not initialised");
+        return NULL;
+    }
+    return PyLong_FromSize_t(mem_size((void *)(uintptr_t)self->fs->context, self->mem));
+}
+
+static int MemoryBase_traverse(MemoryBase *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->fs);
+    Py_VISIT(self->view);
+    return 0;
+}
+
+static int MemoryBase_clear(MemoryBase *self) {
+    Py_CLEAR(self->fs);
+    Py_CLEAR(self->view);
+    return 0;
+}
+
+static void MemoryBase_dealloc(MemoryBase *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    MemoryBase_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef MemoryBase_methods[] = {
+    {"view", (PyCFunction)MemoryBase_view, METH_NOARGS,
+     "The memoryview over linear memory; call again after any guest call."},
+    {"read", (PyCFunction)(void (*)(void))MemoryBase_read, METH_FASTCALL,
+     "read(ptr, size): a copy of those bytes, or None when out of bounds."},
+    {"write", (PyCFunction)(void (*)(void))MemoryBase_write, METH_FASTCALL,
+     "write(ptr, data): True, or False (nothing written) when out of bounds."},
+    {NULL},
+};
+
+static PyGetSetDef MemoryBase_getset[] = {
+    {"size", (getter)MemoryBase_size, NULL, "The memory's size in bytes now.", NULL},
+    {NULL},
+};
+
+static PyType_Slot MemoryBase_slots[] = {
+    {Py_tp_init, MemoryBase_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_methods, MemoryBase_methods},
+    {Py_tp_getset, MemoryBase_getset},
+    {Py_tp_traverse, MemoryBase_traverse},
+    {Py_tp_clear, MemoryBase_clear},
+    {Py_tp_dealloc, MemoryBase_dealloc},
+    {Py_tp_doc, "MemoryBase(store, memory_addr): GuestMemory's view() in C."},
+    {0, NULL},
+};
+
+static PyType_Spec MemoryBase_spec = {
+    "edge.wasm._wasmcall.MemoryBase", sizeof(MemoryBase), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, MemoryBase_slots,
+};
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static PyObject *wc_init(PyObject *mod, PyObject *args) {
-    unsigned long long call, trap;
-    if (!PyArg_ParseTuple(args, "KK", &call, &trap))
+    unsigned long long call, trap, msize, mdata;
+    if (!PyArg_ParseTuple(args, "KKKK", &call, &trap, &msize, &mdata))
         return NULL;
-    if (!call || !trap) {
+    if (!call || !trap || !msize || !mdata) {
         PyErr_SetString(PyExc_ValueError, "null wasmtime function address");
         return NULL;
     }
     call_unchecked = (call_fn)(uintptr_t)call;
     trap_new = (trap_new_fn)(uintptr_t)trap;
+    mem_size = (mem_size_fn)(uintptr_t)msize;
+    mem_data = (mem_data_fn)(uintptr_t)mdata;
     Py_RETURN_NONE;
 }
 
@@ -414,8 +597,8 @@ static PyObject *wc_set_release_gil(PyObject *mod, PyObject *arg) {
 
 static PyMethodDef wc_methods[] = {
     {"init", wc_init, METH_VARARGS,
-     "init(call, trap_new): addresses of wasmtime_func_call_unchecked and wasmtime_trap_new"
-     " in wasmtime-py's library."},
+     "init(call, trap_new, memory_data_size, memory_data): addresses of those wasmtime_*"
+     " functions in wasmtime-py's library."},
     {"set_release_gil", wc_set_release_gil, METH_O,
      "set_release_gil(flag): whether guest calls release the GIL (default True)."},
     {NULL, NULL, 0, NULL},
@@ -430,6 +613,9 @@ static int wc_exec(PyObject *m) {
         return -1;
     PyObject *host = PyType_FromSpec(&Host_spec);
     if (host == NULL || PyModule_AddObject(m, "Host", host) < 0)
+        return -1;
+    PyObject *memory = PyType_FromSpec(&MemoryBase_spec);
+    if (memory == NULL || PyModule_AddObject(m, "MemoryBase", memory) < 0)
         return -1;
     if (PyModule_AddObject(m, "TRAMPOLINE", PyLong_FromVoidPtr((void *)host_trampoline)) < 0)
         return -1;

@@ -8,7 +8,6 @@ names lower-cased, and map a write to a pseudo-header onto the request or respon
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Any
 
@@ -16,26 +15,22 @@ from edge.context import Request, Response
 from edge.http.headers import Headers
 from edge.wasm.abi import AbiError, Status, serialize_pairs
 
-# compiled once: a field the guest sets is checked on every header hostcall
-_CTL = re.compile(rb"[\r\n\x00]")
-# a name is bad with CR, LF, NUL or space anywhere or ':' after its first byte (a
-# pseudo-header starts with one); searched from byte 1, the first byte checked apart:
-# a plain character class is several times cheaper than an alternation like ".:"
-_NAME_BAD_TAIL = re.compile(rb"[\r\n\x00 :]")
-_NAME_BAD_FIRST = frozenset(b"\r\n\x00 ")
-
 
 def check_field(name: bytes, value: bytes) -> tuple[str, str]:
     """A guest's header field, refused if it could split or smuggle fields on the
-    wire (CR, LF, NUL anywhere; ':' or space inside the name)."""
+    wire (CR, LF, NUL anywhere; ':' or space inside the name, where a pseudo-header
+    starts with one). Byte-value tests (``13 in b``): on fields this short, several
+    times cheaper than a regex or a substring search."""
+    both = name + value
     if (
         name
-        and name[0] not in _NAME_BAD_FIRST
-        and _NAME_BAD_TAIL.search(name, 1) is None
-        and _CTL.search(value) is None
+        and 13 not in both
+        and 10 not in both
+        and 0 not in both
+        and 32 not in name
+        and name.rfind(58) <= 0
     ):
         return name.decode("latin-1").lower(), value.decode("latin-1")
-    both = name + value
     if not name or b"\r" in both or b"\n" in both or b"\0" in both:
         raise AbiError(Status.BAD_ARGUMENT, "header name/value with CR, LF or NUL")
     raise AbiError(Status.BAD_ARGUMENT, "malformed header name")

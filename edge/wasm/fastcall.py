@@ -113,7 +113,12 @@ if TYPE_CHECKING or _wasmcall is None:
         context: int
 
 else:
-    _wasmcall.init(_addr(_call_unchecked), _addr(_trap_new))
+    _wasmcall.init(
+        _addr(_call_unchecked),
+        _addr(_trap_new),
+        _addr(ffi.dll.wasmtime_memory_data_size),
+        _addr(ffi.dll.wasmtime_memory_data),
+    )
     _StoreBase = _wasmcall.StoreBase
 
 
@@ -711,41 +716,71 @@ def _define(
         )
 
 
-class GuestMemory:
+if TYPE_CHECKING or _wasmcall is None:
+
+    class _MemoryBase:
+        """``view()`` in Python (``_wasmcall.MemoryBase`` when built)."""
+
+        __slots__ = ("_fs", "_ref", "_size", "_view", "_seen")
+
+        def __init__(self, fs: FastStore, addr: int) -> None:
+            self._fs = fs
+            self._ref = ctypes.c_void_p(addr)
+            self._size = -1
+            self._seen = -1
+            self._view: memoryview = memoryview(b"")
+
+        def view(self) -> memoryview:
+            fs = self._fs
+            if self._seen == fs.ran:
+                return self._view
+            self._seen = fs.ran
+            ctx = fs.ctx
+            size = _mem_size(ctx, self._ref)
+            if size != self._size:
+                ptr = _mem_data(ctx, self._ref) or 0
+                if size and ptr:
+                    self._view = memoryview((ctypes.c_ubyte * size).from_address(ptr)).cast("B")
+                else:
+                    self._view = memoryview(bytearray(0))
+                self._size = size
+            return self._view
+
+        def read(self, ptr: int, size: int) -> bytes | None:
+            view = self.view()
+            if ptr + size > len(view):
+                return None
+            return bytes(view[ptr : ptr + size])
+
+        def write(self, ptr: int, data: bytes) -> bool:
+            view = self.view()
+            end = ptr + len(data)
+            if end > len(view):
+                return False
+            view[ptr:end] = data
+            return True
+
+        @property
+        def size(self) -> int:
+            return int(_mem_size(self._fs.ctx, self._ref))
+
+else:
+    _MemoryBase = _wasmcall.MemoryBase
+
+
+class GuestMemory(_MemoryBase):
     """A ``memoryview`` over the guest's linear memory, cached between calls.
 
     ``view()`` checks the data size (one C call) and rebuilds the view only when
     it changed, i.e. after ``memory.grow``; it skips even that check while no guest
     code ran since the last one (``FastStore.ran``). Readers must call ``view()``
     again after any call into the guest, because the old view may then be stale.
+    ``read(ptr, size)`` (None out of bounds) and ``write(ptr, data)`` (False out of
+    bounds) copy without a view slice. ``size`` is the memory's size now.
     """
 
-    __slots__ = ("_fs", "_mem", "_ref", "_size", "_view", "_seen")
+    __slots__ = ("_mem",)
 
     def __init__(self, fs: FastStore, memory: wasmtime.Memory) -> None:
-        self._fs = fs
-        self._mem = memory._memory
-        self._ref = byref(self._mem)
-        self._size = -1
-        self._seen = -1
-        self._view: memoryview = memoryview(b"")
-
-    def view(self) -> memoryview:
-        fs = self._fs
-        if self._seen == fs.ran:
-            return self._view
-        self._seen = fs.ran
-        ctx = fs.ctx
-        size = _mem_size(ctx, self._ref)
-        if size != self._size:
-            ptr = _mem_data(ctx, self._ref) or 0
-            if size and ptr:
-                self._view = memoryview((ctypes.c_ubyte * size).from_address(ptr)).cast("B")
-            else:
-                self._view = memoryview(bytearray(0))
-            self._size = size
-        return self._view
-
-    @property
-    def size(self) -> int:
-        return int(_mem_size(self._fs.ctx, self._ref))
+        self._mem = memory._memory  # the struct the view's C calls point at: kept alive
+        super().__init__(fs, ctypes.addressof(self._mem))

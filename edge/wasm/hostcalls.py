@@ -245,20 +245,20 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         return vm.give(rp, rl, v.encode("latin-1"))
 
     def field(kp: int, kl: int, vp: int, vl: int) -> tuple[str, str]:
-        """A header name and value from guest memory (one memory view for both;
-        checks in the order of two ``text`` calls)."""
-        gm = vm.gm
-        view = gm.view() if gm is not None else vm.mem()
-        n = len(view)
+        """A header name and value from guest memory (the checks of two ``text`` calls,
+        in their order)."""
+        gm = vm.memory()
         if kl > MAX_KEY_BYTES:
             raise AbiError(Status.BAD_ARGUMENT, "argument too long")
-        if kp + kl > n:
+        k = gm.read(kp, kl)
+        if k is None:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
         if vl > MAX_KEY_BYTES:
             raise AbiError(Status.BAD_ARGUMENT, "argument too long")
-        if vp + vl > n:
+        v = gm.read(vp, vl)
+        if v is None:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
-        return check_field(bytes(view[kp : kp + kl]), bytes(view[vp : vp + vl]))
+        return check_field(k, v)
 
     def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         st = vm.cur_stream

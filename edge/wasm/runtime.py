@@ -185,9 +185,9 @@ class PluginRuntime:
         """Move a VM's locally counted calls and time to the shared metrics."""
         if vm.calls:
             self._calls.inc(vm.calls)
-            self._seconds.inc(vm.seconds)
+            self._seconds.inc(vm.busy_ns / 1e9)
             vm.calls = 0
-            vm.seconds = 0.0
+            vm.busy_ns = 0
 
     # -- http_call -------------------------------------------------------------------
 
@@ -261,9 +261,9 @@ class PluginRuntime:
                             wait = min(wait, max(root.next_tick - now, 0.001))
                     while vm.queue_ready:
                         rid, qid = vm.queue_ready.pop(0)
-                        root = vm.roots.get(rid)
-                        if root is not None:
-                            vm.call_root(root, "proxy_on_queue_ready", qid)
+                        target = vm.roots.get(rid)
+                        if target is not None:
+                            vm.call_root(target, "proxy_on_queue_ready", qid)
                     calls = self.take_calls(vm)
                     if calls:
                         await self.run_calls(vm, calls)

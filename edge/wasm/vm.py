@@ -133,7 +133,7 @@ class PluginVM:
         self.denied_logged: set[str] = set()
         self.status: tuple[int, bytes] = (0, b"")
         self.calls = 0
-        self.seconds = 0.0
+        self.busy_ns = 0  # time in guest calls not yet in the metrics (runtime.flush)
         self._fd_partial: dict[int, bytes] = {}
 
         eng = engine()
@@ -286,27 +286,25 @@ class PluginVM:
 
     # -- memory helpers used by hostcalls --------------------------------------------
 
-    def mem(self) -> memoryview:
-        if self.gm is None:
+    def memory(self) -> GuestMemory:
+        gm = self.gm
+        if gm is None:
             # a start section calling the host before exports are bound
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "memory not available yet")
-        return self.gm.view()
+        return gm
+
+    def mem(self) -> memoryview:
+        return self.memory().view()
 
     def read(self, ptr: int, size: int) -> bytes:
-        gm = self.gm
-        view = gm.view() if gm is not None else self.mem()
-        end = ptr + size
-        if end > len(view):
+        data = self.memory().read(ptr, size)
+        if data is None:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
-        return bytes(view[ptr:end])
+        return data
 
     def write(self, ptr: int, data: bytes) -> None:
-        gm = self.gm
-        view = gm.view() if gm is not None else self.mem()
-        end = ptr + len(data)
-        if end > len(view):
+        if not self.memory().write(ptr, data):
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
-        view[ptr:end] = data
 
     def write_u32(self, ptr: int, value: int) -> None:
         self.write(ptr, pack_u32(value))
@@ -334,12 +332,10 @@ class PluginVM:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "guest allocator returned 0")
         # the allocator ran: memory may have grown (never shrunk, so the result
         # pointers checked above are still in bounds)
-        view = gm.view() if gm is not None else self.mem()
-        end = addr + size
-        if end > len(view):
+        if gm is None or not gm.write(addr, data):
             # a lying allocator gets an error status
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
-        view[addr:end] = data
+        view = gm.view()
         _pack_u32_into(view, ret_ptr, addr & 0xFFFFFFFF)
         _pack_u32_into(view, ret_len, size & 0xFFFFFFFF)
         return Status.OK
