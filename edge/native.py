@@ -2,20 +2,22 @@
 
 Every request runs through a few thousand lines of Python (the reactor, the parsers,
 the request context, the router, the forwarded head, the upstream pools, the counters,
-the access log); compiled by mypyc from the same typed source they cost about a third
-less CPU, with the same behaviour (mypyc also checks the annotations at run time). The
-compiled modules are optional:
+the access log, the WASM host's request path); compiled by mypyc from the same typed
+source they cost about a third less CPU, with the same behaviour (mypyc also checks
+the annotations at run time). The compiled modules are optional:
 
     edge native build     # needs mypy (mypyc), a C compiler and Python's headers
     edge native status
 
-``build`` writes the extension modules, and a stamp with a hash of every ``.py`` file
-of the package, under ``build/native/<python tag>/`` beside the package. At import,
-``install`` (called by ``edge/__init__.py``) compares that stamp with the source: only
-when every file is unchanged does a finder on ``sys.meta_path`` load the compiled
-modules; after any edit the package runs as plain Python until the next ``build``, so
-a stale build can never run instead of the code being read. ``EDGE_NATIVE=0`` turns
-the compiled modules off (to compare both, or to rule them out).
+``build`` also compiles the hand-written C of ``C_MODULES`` (``edge/wasm/_wasmcall.c``:
+the guest-call and host-function crossings ``edge/wasm/fastcall.py`` uses when they
+are there). It writes the extension modules, and a stamp with a hash of every ``.py``
+and ``.c`` file of the package, under ``build/native/<python tag>/`` beside the
+package. At import, ``install`` (called by ``edge/__init__.py``) compares that stamp
+with the source: only when every file is unchanged does a finder on ``sys.meta_path``
+load the compiled modules; after any edit the package runs as plain Python until the
+next ``build``, so a stale build can never run instead of the code being read.
+``EDGE_NATIVE=0`` turns the compiled modules off (to compare both, or to rule them out).
 """
 
 from __future__ import annotations
