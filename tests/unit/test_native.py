@@ -13,6 +13,7 @@ import pytest
 
 import edge.reactor
 from edge import native
+from edge.wasm import fastcall
 
 
 def _package(tmp_path: Path) -> Path:
@@ -109,6 +110,8 @@ def test_no_finder_unless_the_build_matches(
 def test_the_running_package_is_compiled_exactly_when_native_says_so() -> None:
     compiled = edge.reactor.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     assert compiled == native.active()
+    # the C crossings of the WASM host come with the same build
+    assert (fastcall._wasmcall is not None) == compiled
     if os.environ.get("EDGE_EXPECT_NATIVE") == "1":
         # scripts/test.sh built it: the suite must be running the compiled hot path
         assert compiled, native.state
@@ -121,3 +124,30 @@ def test_the_running_package_is_compiled_exactly_when_native_says_so() -> None:
     )
     assert (r.returncode == 0) == compiled, r.stdout + r.stderr
     assert r.stdout.startswith("edge native: on" if compiled else "edge native: ")
+
+
+def test_the_ctypes_crossings_still_pass_the_fastcall_tests() -> None:
+    """With the build on, the suite runs the C crossings (edge/wasm/_wasmcall.c); the
+    ctypes path of edge/wasm/fastcall.py, used without it, must keep working too."""
+    if not native.active():
+        pytest.skip("the suite itself runs the ctypes path")
+    root = Path(native.PACKAGE).parent
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/test_wasm_fastcall.py",
+            "tests/unit/test_wasm_hostcalls.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "EDGE_NATIVE": "0", "EDGE_EXPECT_NATIVE": "0"},
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert " passed" in r.stdout
