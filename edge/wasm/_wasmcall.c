@@ -244,56 +244,52 @@ typedef struct {
     int result;               /* 0: none, 1: i32, 2: i64 */
 } Host;
 
-/* A Python exception must not unwind through wasmtime: it becomes a trap made by
- * FastStore.trap_from, which keeps the exception to re-raise from the guest call. */
-static void *host_failed(Host *h, raw_t *a) {
+/* The pending exception, normalized (a new reference; None if there was none). */
+static PyObject *take_exception(void) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
     if (value == NULL) {
         Py_INCREF(Py_None);
         value = Py_None;
     }
-    void *trap = NULL;
-    if (h->result && h->soft != Py_None && type != NULL &&
-        PyErr_GivenExceptionMatches(type, h->soft)) {
+    return value;
+}
+
+/* A Python exception must not unwind through wasmtime: a ``soft`` one answers with its
+ * ``status``; any other becomes a trap made by FastStore.trap_from, which keeps the
+ * exception to re-raise from the guest call. */
+static void *host_failed(Host *h, raw_t *a) {
+    PyObject *value = take_exception();
+    if (h->result && h->soft != Py_None && PyObject_IsInstance(value, h->soft) == 1) {
         PyObject *st = PyObject_GetAttrString(value, "status");
-        if (st != NULL) {
-            unsigned long long s = PyLong_AsUnsignedLongLongMask(st);
-            Py_DECREF(st);
-            if (!(s == (unsigned long long)-1 && PyErr_Occurred())) {
-                a[0].lo = h->result == 1 ? (uint32_t)s : s;
-                a[0].hi = 0;
-                goto done;
-            }
+        unsigned long long s = st != NULL ? PyLong_AsUnsignedLongLongMask(st) : 0;
+        Py_XDECREF(st);
+        if (st != NULL && !(s == (unsigned long long)-1 && PyErr_Occurred())) {
+            a[0].lo = h->result == 1 ? (uint32_t)s : s;
+            a[0].hi = 0;
+            Py_DECREF(value);
+            return NULL;
         }
         /* a soft exception without a usable status: a trap like any other */
         Py_DECREF(value);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        if (value == NULL) {
-            Py_INCREF(Py_None);
-            value = Py_None;
-        }
+        value = take_exception();
     }
+    void *trap = NULL;
     PyObject *t = PyObject_CallMethod((PyObject *)h->fs, "trap_from", "O", value);
     if (t != NULL) {
         trap = PyLong_AsVoidPtr(t);
         Py_DECREF(t);
     }
-    if (PyErr_Occurred())
-        PyErr_Clear();
+    PyErr_Clear();
     if (trap == NULL) {
         /* trap_from itself failed: still stop the guest */
         static const char msg[] = "edge: host function failed";
         trap = trap_new(msg, sizeof msg - 1);
     }
-done:
     Py_DECREF(value);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
     return trap;
 }
 
