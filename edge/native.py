@@ -49,6 +49,7 @@ MODULES = (
     "edge.http.parser",
     "edge.http.response_parser",
     "edge.http.writer",
+    "edge.plugins.chain",
     "edge.proxy",
     "edge.reactor",
     "edge.router",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from edge.context import Request, Response, host_of, json_response
 from edge.errors import (
@@ -38,6 +38,7 @@ from edge.http.writer import (
     strip_hop_by_hop,
 )
 from edge.plugins.base import Handler
+from edge.plugins.chain import PluginChain
 from edge.server import ClientGone
 from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, forward
 
@@ -90,12 +91,22 @@ class Suspend:
 
 
 # the stages of the request phases, in order
-_G_REWRITE, _G_ACCESS, _REWRITE, _JOINED, _ACCESS, _DONE = range(6)
+_G_REWRITE: Final = 0
+_G_ACCESS: Final = 1
+_REWRITE: Final = 2
+_JOINED: Final = 3
+_ACCESS: Final = 4
+_DONE: Final = 5
 
 
 def run_phases(
-    req: Request, route: Any, g: Any, chain: Any, stage: int = 0, index: int = 0
-) -> tuple[Response | Suspend | None, Any]:
+    req: Request,
+    route: Any,
+    g: PluginChain | None,
+    chain: PluginChain | None,
+    stage: int = 0,
+    index: int = 0,
+) -> tuple[Response | Suspend | None, PluginChain | None]:
     """Run the rewrite and access handlers from ``(stage, index)`` on, without waiting.
 
     Returns (a local response, ``None`` to go upstream, or a ``Suspend`` at the first
@@ -121,13 +132,16 @@ def run_phases(
             if route is None:
                 return not_found(), None
             req.route = route
+            assert chain is not None  # a route has its chain
             hs = chain.rewrite
         elif stage == _JOINED:
             if index == 0 and req.consumer is not None and chain is route.chain:
                 chain = route.chain_for_consumer(req.consumer)
+            assert chain is not None
             # empty for the route's own chain: only a consumer's chain has joiners
             hs = chain.joined_rewrite
         else:
+            assert chain is not None
             hs = chain.access
         if hs:
             # handlers may change what goes upstream: the head derived from the raw
@@ -135,8 +149,9 @@ def run_phases(
             req.head_source = None
             n = len(hs)
             while index < n:
-                _plugin, is_async, fn = hs[index]
-                if is_async:
+                h = hs[index]
+                fn = h[2]
+                if h[1]:
                     return Suspend(stage, index, fn, None), chain
                 r = fn(req)
                 if r is not None:
@@ -150,8 +165,12 @@ def run_phases(
 
 
 async def _run_phases(
-    req: Request, route: Any, g: Any, chain: Any, s: Suspend | None = None
-) -> tuple[Response | None, Any]:
+    req: Request,
+    route: Any,
+    g: PluginChain | None,
+    chain: PluginChain | None,
+    s: Suspend | None = None,
+) -> tuple[Response | None, PluginChain | None]:
     """``run_phases`` to the end, awaiting whatever it stops at."""
     r: Response | Suspend | None
     if s is None:
@@ -231,7 +250,7 @@ async def handle(conn: HTTPConnection, head: RequestHead, resume: Resume | None 
         req = resume.req
     req.read_body = _body_reader(conn, req)
     g = snap.global_chain if snap is not None else None
-    chain: Any = None
+    chain: PluginChain | None = None
     resp: Response | None = None
     try:
         try:
@@ -307,18 +326,26 @@ def _body_reader(conn: HTTPConnection, req: Request) -> Callable[[int], Awaitabl
     return read_body
 
 
-def log_phase(req: Request, resp: Response | None, g: Any, chain: Any) -> None:
-    for c in (g, chain):
-        if c is None or not c.log:
-            continue
-        for plugin, _is_async, fn in c.log:
-            try:
-                fn(req, resp)
-            except Exception:
-                log.exception("log handler of plugin %s failed", plugin.name)
+def log_phase(
+    req: Request, resp: Response | None, g: PluginChain | None, chain: PluginChain | None
+) -> None:
+    if g is not None and g.log:
+        _log_handlers(g.log, req, resp)
+    if chain is not None and chain.log:
+        _log_handlers(chain.log, req, resp)
 
 
-async def _header_filters(req: Request, resp: Response, g: Any, chain: Any) -> Response:
+def _log_handlers(hs: list[Handler], req: Request, resp: Response | None) -> None:
+    for h in hs:
+        try:
+            h[2](req, resp)
+        except Exception:
+            log.exception("log handler of plugin %s failed", h[0].name)
+
+
+async def _header_filters(
+    req: Request, resp: Response, g: PluginChain | None, chain: PluginChain | None
+) -> Response:
     for c in (g, chain):
         if c is None:
             continue
@@ -329,19 +356,26 @@ async def _header_filters(req: Request, resp: Response, g: Any, chain: Any) -> R
     return resp
 
 
-def header_filters_sync(req: Request, resp: Response, g: Any, chain: Any) -> Response:
+def header_filters_sync(
+    req: Request, resp: Response, g: PluginChain | None, chain: PluginChain | None
+) -> Response:
     """``_header_filters`` for chains whose ``sync_response`` is true (the reactor)."""
-    for c in (g, chain):
-        if c is None:
-            continue
-        for _plugin, _is_async, fn in c.header_filter:
-            r = fn(req, resp)
-            if r is not None:
-                resp = r
+    if g is not None and g.header_filter:
+        resp = _header_handlers(g.header_filter, req, resp)
+    if chain is not None and chain.header_filter:
+        resp = _header_handlers(chain.header_filter, req, resp)
     return resp
 
 
-def body_filters(g: Any, chain: Any) -> list[Handler]:
+def _header_handlers(hs: list[Handler], req: Request, resp: Response) -> Response:
+    for h in hs:
+        r = h[2](req, resp)
+        if r is not None:
+            resp = r
+    return resp
+
+
+def body_filters(g: PluginChain | None, chain: PluginChain | None) -> list[Handler]:
     gf = g.body_filter if g is not None else _EMPTY
     cf = chain.body_filter if chain is not None else _EMPTY
     if not gf:
@@ -398,8 +432,8 @@ async def _send_local(
     conn: HTTPConnection,
     req: Request,
     resp: Response,
-    g: Any,
-    chain: Any,
+    g: PluginChain | None,
+    chain: PluginChain | None,
     filters: bool = True,
 ) -> None:
     """Send a response made by edge or a plugin (whole body known)."""
@@ -413,7 +447,9 @@ async def _send_local(
     await conn.send(local_bytes(req, resp, body, conn.body_done))
 
 
-async def _request_body(conn: HTTPConnection, req: Request, chain: Any) -> RequestBody:
+async def _request_body(
+    conn: HTTPConnection, req: Request, chain: PluginChain | None
+) -> RequestBody:
     filters: list[Handler] = chain.request_body_filter if chain is not None else _EMPTY
     if req.body is not None:
         data = req.body
@@ -494,7 +530,12 @@ def timeouts(route: Any, upstream: Any) -> tuple[float, float, float]:
 
 
 async def _proxy(
-    conn: HTTPConnection, req: Request, route: Any, g: Any, chain: Any, resume: Resume | None
+    conn: HTTPConnection,
+    req: Request,
+    route: Any,
+    g: PluginChain | None,
+    chain: PluginChain | None,
+    resume: Resume | None,
 ) -> Response | None:
     """Relay the request upstream and stream the response back. Returns a Response
     only when there is no upstream to ask (the caller sends it)."""
@@ -539,7 +580,8 @@ def upstream_response(uh: Any) -> Response:
             h = Headers.from_lowered([e[:] for e in src.headers.raw()])
             strip_hop_by_hop(h)
             stripped = src.stripped = h.raw()
-        resp = Response(uh.status, Headers.from_lowered([e[:] for e in stripped]))
+        # the entries are shared: Headers never changes one in place
+        resp = Response(uh.status, Headers.from_lowered(stripped[:]))
         resp.origin = stripped
     resp.reason = uh.reason
     return resp
@@ -579,15 +621,20 @@ def downstream_head(
             cached = uconn.head_cache = (key, head)
         if resp is None:
             return mode, cached[1]
-        # filters ran: still that head if they left the upstream's fields and status
-        # alone, plus the fields they appended
+        # filters ran: still that head if they left the upstream's fields (the very
+        # entries: an edit makes a new one) and status alone, plus the fields they
+        # appended; the same appended fields as last time make the same head
         origin = resp.origin
+        assert origin is not None
         items = resp.headers.raw()
-        n = len(origin)  # type: ignore[arg-type]
-        if status == uh.status and items[:n] == origin:
-            extra = items[n:]
-            if not extra:
+        n = len(origin)
+        if status == uh.status and len(items) >= n and _same_entries(items, origin, n):
+            if len(items) == n:
                 return mode, cached[1]
+            extra = items[n:]
+            spliced = uconn.splice_cache
+            if spliced is not None and spliced[0] is cached and spliced[1] == extra:
+                return mode, spliced[2]
             lines = []
             for e in extra:
                 if e[0] in _FRAMING:
@@ -596,12 +643,23 @@ def downstream_head(
             else:
                 lines.append("\r\n")
                 try:
-                    return mode, cached[1][:-2] + finish_head("".join(lines), len(lines))
+                    head = cached[1][:-2] + finish_head("".join(lines), len(lines))
                 except HeadWriteError:
                     pass  # response_head below names the problem
+                else:
+                    uconn.splice_cache = (cached, extra, head)
+                    return mode, head
     if resp is None:
         resp = upstream_response(uh)
     return mode, _finish_head(req, status, resp.headers, mode)
+
+
+def _same_entries(items: list[list[str]], origin: list[list[str]], n: int) -> bool:
+    """The first ``n`` entries of ``items`` are those of ``origin`` (by identity)."""
+    for i in range(n):
+        if items[i] is not origin[i]:
+            return False
+    return True
 
 
 def _finish_head(req: Request, status: int, headers: Headers, mode: int) -> bytes:
@@ -615,13 +673,17 @@ def _finish_head(req: Request, status: int, headers: Headers, mode: int) -> byte
 
 
 async def _relay(
-    conn: HTTPConnection, req: Request, ex: Exchange, g: Any, chain: Any
+    conn: HTTPConnection,
+    req: Request,
+    ex: Exchange,
+    g: PluginChain | None,
+    chain: PluginChain | None,
 ) -> Response | None:
     uh = ex.head
     req.upstream_status = uh.status
     req.upstream_latency = ex.latency
     bf = body_filters(g, chain)
-    hf = (g is not None and g.header_filter) or chain.header_filter
+    hf = (g is not None and g.header_filter) or (chain is not None and chain.header_filter)
     resp: Response | None = None
     if bf or hf:
         resp = upstream_response(uh)

@@ -38,6 +38,7 @@ from edge.errors import ClientError, LocalReply, UpstreamError, UpstreamTimeout
 from edge.http.events import CLOSED, END_OF_MESSAGE, NEED_DATA, BodyChunk, ProtocolError
 from edge.http.parser import RequestParser
 from edge.http.writer import LAST_CHUNK, chunk
+from edge.plugins.chain import PluginChain
 from edge.proxy import (
     Resume,
     Suspend,
@@ -176,8 +177,8 @@ class FastConn:
         self.head: Any = None
         self.req: Request | None = None
         self.route: Any = None
-        self.g: Any = None
-        self.chain: Any = None
+        self.g: PluginChain | None = None
+        self.chain: PluginChain | None = None
         self.resp: Response | None = None
         self.started = False
         self.bytes_out = 0
@@ -666,6 +667,7 @@ class FastConn:
         if view is not None:
             view.report_status(self.node, uh.status)
         g, chain = self.g, self.chain
+        assert chain is not None  # a matched route's
         self.uh = uh
         if not chain.filters and (g is None or not g.filters):
             # nothing looks at the response: relayed as it comes

@@ -28,7 +28,8 @@ from edge.config.validate import object_id, validate_config
 from edge.errors import ConfigError
 from edge.expr import compile_expr
 from edge.plugins import registry
-from edge.plugins.base import CompileEnv, Plugin, PluginChain, PluginConfigError
+from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
+from edge.plugins.chain import PluginChain
 from edge.router import Router
 from edge.tls import TlsConfigError, TlsTable, compile_tls
 from edge.upstream.model import Upstream, UpstreamTlsError, compile_upstream

@@ -14,7 +14,8 @@ class Headers:
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        # each entry: [lower_name, name, value]
+        # each entry: [lower_name, name, value], never changed in place: an edit puts a
+        # new entry, so a copy of the list may share its entries (``upstream_response``)
         self._items: list[list[str]] = [[n.lower(), n, v] for n, v in items]
 
     @staticmethod
@@ -47,8 +48,7 @@ class Headers:
         lname = name.lower()
         for i, e in enumerate(self._items):
             if e[0] == lname:
-                e[1] = name
-                e[2] = value
+                self._items[i] = [lname, name, value]
                 self._items[i + 1 :] = [x for x in self._items[i + 1 :] if x[0] != lname]
                 return
         self._items.append([lname, name, value])
@@ -73,7 +73,8 @@ class Headers:
             yield e[0], e[2]
 
     def raw(self) -> list[list[str]]:
-        """The live ``[lower, name, value]`` entries, for serializers on the hot path."""
+        """The live ``[lower, name, value]`` entries, for serializers on the hot path
+        (to be read, or replaced whole: never changed in place)."""
         return self._items
 
     def copy(self) -> Headers:

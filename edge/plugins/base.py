@@ -27,7 +27,6 @@ synchronous.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -106,48 +105,3 @@ def overrides(plugin: Plugin, phase: str) -> bool:
     if phase in plugin.unchained:
         return False
     return getattr(type(plugin), phase, None) is not getattr(Plugin, phase, None)
-
-
-class PluginChain:
-    """Plugins of one request path, ordered per phase by descending priority.
-
-    Built once per (route, consumer) pair at compile time or on first use; the hot
-    path only iterates ``self.<phase>`` lists.
-    """
-
-    __slots__ = (
-        "plugins",
-        *PHASES,
-        "has_auth",
-        "joined_rewrite",
-        "sync_response",
-        "runs_before",
-        "filters",
-    )
-
-    def __init__(self, plugins: list[tuple[Plugin, int]]) -> None:
-        # (plugin, effective priority); ties broken by name so order is deterministic
-        ordered = sorted(plugins, key=lambda pp: (-pp[1], pp[0].name))
-        self.plugins = [p for p, _ in ordered]
-        self.has_auth = any(p.is_auth for p in self.plugins)
-        # for a route chain with a consumer's plugins merged in: the rewrite handlers of
-        # the plugins that joined with the consumer (run once the consumer is known)
-        self.joined_rewrite: list[Handler] = []
-        for phase in PHASES:
-            hs: list[Handler] = []
-            for p in self.plugins:
-                if hasattr(type(p), phase) and overrides(p, phase):
-                    fn = getattr(p, phase)
-                    hs.append((p, inspect.iscoroutinefunction(fn), fn))
-            setattr(self, phase, hs)
-        # the reactor relays a response itself only when no filter has to be awaited
-        self.sync_response = not any(
-            h[1]
-            for h in self.header_filter + self.body_filter  # type: ignore[attr-defined]
-        )
-        # what the hot path checks before looking at the phase lists one by one
-        self.runs_before = bool(self.rewrite or self.access)  # type: ignore[attr-defined]
-        self.filters = bool(self.header_filter or self.body_filter)  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        return f"PluginChain({[p.name for p in self.plugins]})"

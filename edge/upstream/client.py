@@ -71,6 +71,7 @@ class UpstreamConn:
         "deadline",
         "timed_out",
         "head_cache",
+        "splice_cache",
         "polled",
     )
 
@@ -98,6 +99,9 @@ class UpstreamConn:
         # the downstream head last made from a repeated head of this connection's
         # responses (see ``edge.proxy._relay``): ((source, mode, keep_alive, version), bytes)
         self.head_cache: tuple[tuple[Any, int, bool, str], bytes] | None = None
+        # that head with the fields header filters appended last time: (head_cache
+        # entry, appended entries, the spliced head)
+        self.splice_cache: tuple[Any, list[list[str]], bytes] | None = None
         # registered (edge-triggered) in the reactor's epoll: done once per connection
         self.polled = False
 

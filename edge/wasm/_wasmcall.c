@@ -20,6 +20,7 @@
 #include <Python.h>
 #include <structmember.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef struct { uint64_t store_id; void *private_; } wfunc_t;  /* wasmtime_func_t */
 typedef struct { uint64_t lo, hi; } raw_t;                     /* wasmtime_val_raw_t */
@@ -48,6 +49,7 @@ typedef struct {
     long long ran;      /* bumped whenever guest code may have run (memory may grow) */
     PyObject *pending;  /* the exception a host function raised, or None */
     unsigned long long context;  /* wasmtime_context_t * */
+    long long busy_ns;  /* time inside outermost calls, not yet in the metrics */
 } StoreBase;
 
 static PyMemberDef StoreBase_members[] = {
@@ -56,6 +58,7 @@ static PyMemberDef StoreBase_members[] = {
     {"ran", T_LONGLONG, offsetof(StoreBase, ran), 0, NULL},
     {"pending", T_OBJECT, offsetof(StoreBase, pending), 0, NULL},
     {"context", T_ULONGLONG, offsetof(StoreBase, context), 0, NULL},
+    {"busy_ns", T_LONGLONG, offsetof(StoreBase, busy_ns), 0, NULL},
     {NULL},
 };
 
@@ -134,8 +137,12 @@ static PyObject *Guest_vectorcall(PyObject *self_, PyObject *const *args, size_t
     void *ctx = (void *)(uintptr_t)fs->context;
     void *trap = NULL;
     void *err;
-    if (fs->depth == 0)
+    int outer = fs->depth == 0;
+    struct timespec t0, t1;
+    if (outer) {
         fs->seq++;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
     fs->depth++;
     if (release_gil) {
         Py_BEGIN_ALLOW_THREADS
@@ -145,6 +152,10 @@ static PyObject *Guest_vectorcall(PyObject *self_, PyObject *const *args, size_t
         err = call_unchecked(ctx, &g->func, buf, (size_t)g->nslots, &trap);
     }
     fs->depth--;
+    if (outer) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        fs->busy_ns += (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    }
     fs->ran++;
     if (err != NULL || trap != NULL || pending_set(fs)) {
         PyObject *r = PyObject_CallFunction(g->fail, "KK", (unsigned long long)(uintptr_t)err,
@@ -478,6 +489,81 @@ static PyObject *MemoryBase_read(MemoryBase *self, PyObject *const *args, Py_ssi
     return PyBytes_FromStringAndSize((const char *)self->data + ptr, (Py_ssize_t)size);
 }
 
+/* A header field a guest passes by pointers: (lower-cased name, value) as latin-1 str,
+ * or the int code of what is wrong with it (edge.wasm.context.FIELD_ERRORS), checked in
+ * the order of hostcalls' text() and context.check_field: 1 a length past limit, 2 out
+ * of bounds, 3 an empty name or CR, LF or NUL in either, 4 a space in the name or a
+ * ':' past its first byte. One C call instead of two reads, two decodes and a lower(). */
+static PyObject *MemoryBase_field(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 5) {
+        PyErr_SetString(PyExc_TypeError, "field(name_ptr, name_len, value_ptr, value_len, limit)");
+        return NULL;
+    }
+    unsigned long long a[5];
+    for (int i = 0; i < 5; i++) {
+        a[i] = PyLong_AsUnsignedLongLong(args[i]);
+        if (a[i] == (unsigned long long)-1 && PyErr_Occurred())
+            return NULL;
+    }
+    unsigned long long kp = a[0], kl = a[1], vp = a[2], vl = a[3], limit = a[4];
+    if (MemoryBase_refresh(self) < 0)
+        return NULL;
+    size_t size = self->size;
+    if (kl > limit)
+        return PyLong_FromLong(1);
+    if (kp > size || kl > size - kp)
+        return PyLong_FromLong(2);
+    if (vl > limit)
+        return PyLong_FromLong(1);
+    if (vp > size || vl > size - vp)
+        return PyLong_FromLong(2);
+    const uint8_t *k = self->data + kp, *v = self->data + vp;
+    int ctl = kl == 0, bad_name = 0;
+    for (size_t i = 0; i < kl; i++) {
+        uint8_t c = k[i];
+        ctl |= c == 13 || c == 10 || c == 0;
+        bad_name |= c == 32 || (c == 58 && i > 0);
+    }
+    for (size_t i = 0; i < vl; i++) {
+        uint8_t c = v[i];
+        ctl |= c == 13 || c == 10 || c == 0;
+    }
+    if (ctl)
+        return PyLong_FromLong(3);
+    if (bad_name)
+        return PyLong_FromLong(4);
+    /* str.lower() of latin-1: A-Z and U+00C0-U+00DE but U+00D7 move up by 0x20 */
+    char small[256];
+    char *low = kl <= sizeof small ? small : PyMem_Malloc(kl);
+    if (low == NULL)
+        return PyErr_NoMemory();
+    for (size_t i = 0; i < kl; i++) {
+        uint8_t c = k[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7))
+            c += 0x20;
+        low[i] = (char)c;
+    }
+    PyObject *name = PyUnicode_DecodeLatin1(low, (Py_ssize_t)kl, NULL);
+    if (low != small)
+        PyMem_Free(low);
+    if (name == NULL)
+        return NULL;
+    PyObject *value = PyUnicode_DecodeLatin1((const char *)v, (Py_ssize_t)vl, NULL);
+    if (value == NULL) {
+        Py_DECREF(name);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(name);
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, name);
+    PyTuple_SET_ITEM(t, 1, value);
+    return t;
+}
+
 /* write(ptr, data) -> True, or False when it would not fit inside the memory */
 static PyObject *MemoryBase_write(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 2) {
@@ -541,6 +627,8 @@ static PyMethodDef MemoryBase_methods[] = {
      "read(ptr, size): a copy of those bytes, or None when out of bounds."},
     {"write", (PyCFunction)(void (*)(void))MemoryBase_write, METH_FASTCALL,
      "write(ptr, data): True, or False (nothing written) when out of bounds."},
+    {"field", (PyCFunction)(void (*)(void))MemoryBase_field, METH_FASTCALL,
+     "field(kp, kl, vp, vl, limit): (lower-cased name, value), or an error code."},
     {NULL},
 };
 
@@ -591,10 +679,67 @@ static PyObject *wc_set_release_gil(PyObject *mod, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* wasm's byte order, whatever the host's */
+static void put_u32le(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* serialize_strs(flat, npairs): the proxy-wasm pair format of [k0, v0, k1, v1, ...],
+ * strs of one byte per character (latin-1, as header fields are kept): u32 count, the
+ * u32 lengths, then each string and a NUL. One allocation and a copy per string. */
+static PyObject *wc_serialize_strs(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "serialize_strs(flat: list[str], npairs: int)");
+        return NULL;
+    }
+    PyObject *flat = args[0];
+    Py_ssize_t npairs = PyLong_AsSsize_t(args[1]);
+    if (npairs == -1 && PyErr_Occurred())
+        return NULL;
+    if (npairs < 0 || npairs > PyList_GET_SIZE(flat) / 2 || npairs > 0x3fffffff) {
+        PyErr_SetString(PyExc_ValueError, "npairs does not match the list");
+        return NULL;
+    }
+    Py_ssize_t items = 2 * npairs, total = 4 + 4 * items;
+    for (Py_ssize_t i = 0; i < items; i++) {
+        PyObject *o = PyList_GET_ITEM(flat, i);
+        if (!PyUnicode_Check(o) || PyUnicode_READY(o) < 0 || PyUnicode_KIND(o) != PyUnicode_1BYTE_KIND) {
+            PyErr_SetString(PyExc_ValueError, "header fields must be latin-1 str");
+            return NULL;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+        if (len > 0xffffffffLL || total > PY_SSIZE_T_MAX - len - 1) {
+            PyErr_SetString(PyExc_OverflowError, "header map too large");
+            return NULL;
+        }
+        total += len + 1;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL)
+        return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    uint8_t *body = p + 4 + 4 * items;
+    put_u32le(p, (uint32_t)npairs);
+    for (Py_ssize_t i = 0; i < items; i++) {
+        PyObject *o = PyList_GET_ITEM(flat, i);
+        uint32_t len = (uint32_t)PyUnicode_GET_LENGTH(o);
+        put_u32le(p + 4 + 4 * i, len);
+        memcpy(body, PyUnicode_1BYTE_DATA(o), len);
+        body += len;
+        *body++ = 0;
+    }
+    return out;
+}
+
 static PyMethodDef wc_methods[] = {
     {"init", wc_init, METH_VARARGS,
      "init(call, trap_new, memory_data_size, memory_data): addresses of those wasmtime_*"
      " functions in wasmtime-py's library."},
+    {"serialize_strs", (PyCFunction)(void (*)(void))wc_serialize_strs, METH_FASTCALL,
+     "serialize_strs(flat, npairs): the pair format of [k0, v0, ...] (latin-1 str)."},
     {"set_release_gil", wc_set_release_gil, METH_O,
      "set_release_gil(flag): whether guest calls release the GIL (default True)."},
     {NULL, NULL, 0, NULL},

@@ -9,18 +9,33 @@ names lower-cased, and map a write to a pseudo-header onto the request or respon
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from edge.context import Request, Response
 from edge.http.headers import Headers
 from edge.wasm.abi import AbiError, Status, serialize_pairs
 
+if TYPE_CHECKING:
+    from edge.wasm.vm import PluginVM, RootState
 
-def check_field(name: bytes, value: bytes) -> tuple[str, str]:
-    """A guest's header field, refused if it could split or smuggle fields on the
-    wire (CR, LF, NUL anywhere; ':' or space inside the name, where a pseudo-header
-    starts with one). Byte-value tests (``13 in b``): on fields this short, several
-    times cheaper than a regex or a substring search."""
+
+# what a guest's header field is refused for, by the code ``field_code`` and the
+# guest memory's ``field`` (edge/wasm/_wasmcall.c) answer instead of the field
+FIELD_ERRORS: Final = (
+    (Status.OK, ""),
+    (Status.BAD_ARGUMENT, "argument too long"),
+    (Status.INVALID_MEMORY_ACCESS, "read out of bounds"),
+    (Status.BAD_ARGUMENT, "header name/value with CR, LF or NUL"),
+    (Status.BAD_ARGUMENT, "malformed header name"),
+)
+
+
+def field_code(name: bytes, value: bytes) -> tuple[str, str] | int:
+    """A guest's header field as ``(lower-cased name, value)``, or the code of why it is
+    refused (``FIELD_ERRORS``): it could split or smuggle fields on the wire (CR, LF,
+    NUL anywhere; ':' or space inside the name, where a pseudo-header starts with one).
+    Byte-value tests (``13 in b``): on fields this short, several times cheaper than a
+    regex or a substring search."""
     both = name + value
     if (
         name
@@ -31,9 +46,18 @@ def check_field(name: bytes, value: bytes) -> tuple[str, str]:
         and name.rfind(58) <= 0
     ):
         return name.decode("latin-1").lower(), value.decode("latin-1")
-    if not name or b"\r" in both or b"\n" in both or b"\0" in both:
-        raise AbiError(Status.BAD_ARGUMENT, "header name/value with CR, LF or NUL")
-    raise AbiError(Status.BAD_ARGUMENT, "malformed header name")
+    if not name or 13 in both or 10 in both or 0 in both:
+        return 3
+    return 4
+
+
+def check_field(name: bytes, value: bytes) -> tuple[str, str]:
+    """``field_code``, raising the ``AbiError`` of a refused field."""
+    r = field_code(name, value)
+    if isinstance(r, int):
+        status, message = FIELD_ERRORS[r]
+        raise AbiError(status, message)
+    return r
 
 
 _EMPTY_SERIALIZED = b"\0\0\0\0"
@@ -42,10 +66,11 @@ _MAX_CACHED_PACKERS = 256
 _HEAD_PACKERS: dict[int, Any] = {}
 
 
-def serialize_strs(flat: list[str], npairs: int) -> bytes:
+def _serialize_strs(flat: list[str], npairs: int) -> bytes:
     """The pair format (``abi.serialize_pairs``) of ``[k0, v0, k1, v1, ...]`` given as
     latin-1 ``str``: one ``pack`` and one ``encode`` for the whole map instead of two
-    of each per field (a map is serialized on every ``get_header_map_pairs``)."""
+    of each per field (a map is serialized on every ``get_header_map_pairs``). In C
+    (``_wasmcall.serialize_strs``) where the native build is on."""
     if not npairs:
         return _EMPTY_SERIALIZED
     pack = _HEAD_PACKERS.get(npairs)
@@ -60,6 +85,14 @@ def serialize_strs(flat: list[str], npairs: int) -> bytes:
     return head + "\0".join(flat).encode("latin-1")
 
 
+try:
+    from edge.wasm import _wasmcall  # type: ignore[attr-defined]
+except ImportError:  # not built, or EDGE_NATIVE=0
+    _wasmcall = None
+
+serialize_strs: Final = _wasmcall.serialize_strs if _wasmcall is not None else _serialize_strs
+
+
 def set_field(h: Headers, lname: str, value: str) -> None:
     """``h.set(lname, value)`` for a name already lower-case (every name a guest
     passes is, by ``check_field``): the same edit of the ``[lower, name, value]``
@@ -68,8 +101,7 @@ def set_field(h: Headers, lname: str, value: str) -> None:
     i = 0
     for e in items:
         if e[0] == lname:
-            e[1] = lname
-            e[2] = value
+            items[i] = [lname, lname, value]  # entries are shared, never edited in place
             # later fields of the same name go, as in Headers.set (rare: a loop from the end)
             j = len(items) - 1
             while j > i:
@@ -401,10 +433,10 @@ class StreamState:
         "headers_paused",
     )
 
-    def __init__(self, context_id: int, root_id: int, req: Request) -> None:
+    def __init__(self, context_id: int, root: RootState, req: Request, vm: PluginVM) -> None:
         self.id = context_id
-        self.root_id = root_id
-        self.root: Any = None  # the RootState, set by the VM
+        self.root_id = root.id
+        self.root = root
         self.req = req
         self.resp: Response | None = None
         self.req_map: HeaderMap = RequestHeaderMap(req)
@@ -418,7 +450,7 @@ class StreamState:
         self.pending: list[PendingCall] | None = None
         self.properties: dict[tuple[str, ...], bytes] | None = None
         self.done = False
-        self.vm: Any = None  # the PluginVM, set by the VM
+        self.vm = vm
         # the plugin adapter's state: the plugin is out of this request (failure
         # policy); the request body went to the guest whole in ``access``; on_request_
         # headers returned Pause (as Envoy, the body is then buffered for the guest)

@@ -105,12 +105,13 @@ if TYPE_CHECKING or _wasmcall is None:
     class _StoreBase:
         """The fields the C crossings share with FastStore (``_wasmcall.StoreBase``)."""
 
-        __slots__ = ("depth", "seq", "ran", "pending", "context")
+        __slots__ = ("depth", "seq", "ran", "pending", "context", "busy_ns")
         depth: int
         seq: int
         ran: int
         pending: BaseException | None
         context: int
+        busy_ns: int
 
 else:
     _wasmcall.init(
@@ -232,6 +233,7 @@ class FastStore(_StoreBase):
         # kept for callers of the old per-call deadline API: a budget given in ticks
         self.deadline_ticks = deadline_ticks
         self.depth = 0
+        self.busy_ns = 0  # time inside outermost calls, not yet in the metrics
         self.seq = 0  # outermost calls so far
         self.seen_seq = -1  # the call the deadline callback last looked at
         self.pending: BaseException | None = None
@@ -427,11 +429,13 @@ class GuestFunc:
         def run() -> int | None:
             fs.depth = 1
             fs.seq += 1
+            t0 = time.perf_counter_ns()
             try:
                 err = call(*self._cargs)
             finally:
                 fs.depth = 0
                 fs.ran += 1
+                fs.busy_ns += time.perf_counter_ns() - t0
             if err or self._trap:
                 fail(err)
             if fs.pending is not None:
@@ -760,6 +764,23 @@ if TYPE_CHECKING or _wasmcall is None:
             view[ptr:end] = data
             return True
 
+        def field(self, kp: int, kl: int, vp: int, vl: int, limit: int) -> tuple[str, str] | int:
+            """A header field at those pointers, as ``edge.wasm.context.field_code``
+            answers, after the length and bounds checks (codes 1 and 2)."""
+            if kl > limit:
+                return 1
+            k = self.read(kp, kl)
+            if k is None:
+                return 2
+            if vl > limit:
+                return 1
+            v = self.read(vp, vl)
+            if v is None:
+                return 2
+            from edge.wasm.context import field_code  # context imports this module
+
+            return field_code(k, v)
+
         @property
         def size(self) -> int:
             return int(_mem_size(self._fs.ctx, self._ref))
@@ -776,7 +797,8 @@ class GuestMemory(_MemoryBase):
     code ran since the last one (``FastStore.ran``). Readers must call ``view()``
     again after any call into the guest, because the old view may then be stale.
     ``read(ptr, size)`` (None out of bounds) and ``write(ptr, data)`` (False out of
-    bounds) copy without a view slice. ``size`` is the memory's size now.
+    bounds) copy without a view slice. ``field(kp, kl, vp, vl, limit)`` reads and checks
+    a header field (``edge.wasm.context.field_code``). ``size`` is the memory's size now.
     """
 
     __slots__ = ("_mem",)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from edge.wasm import properties
 from edge.wasm.abi import (
@@ -26,7 +26,7 @@ from edge.wasm.abi import (
     slice_buffer,
     splice_buffer,
 )
-from edge.wasm.context import PendingCall, check_field, local_response
+from edge.wasm.context import FIELD_ERRORS, PendingCall, check_field, local_response
 from edge.wasm.shared import SHARED_DATA, SHARED_QUEUES
 from edge.wasm.stats import GUEST_METRICS
 
@@ -40,9 +40,10 @@ Entry = tuple[tuple[str, ...], tuple[str, ...], Callable[..., Any]]
 I = "i32"  # noqa: E741 - reads as the wasm type
 L = "i64"
 MAX_LOG_BYTES = 64 << 10
-MAX_KEY_BYTES = 64 << 10
+MAX_KEY_BYTES: Final = 64 << 10
 MAX_BODY_SET = 16 << 20
 MAX_CALL_TIMEOUT_MS = 60_000
+_OK: Final = int(Status.OK)  # a plain int: the hot hostcalls' answer
 
 # proxy-wasm LogLevel -> Python's logging level, for the guest's log lines
 PY_LEVELS = {
@@ -245,20 +246,12 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         return vm.give(rp, rl, v.encode("latin-1"))
 
     def field(kp: int, kl: int, vp: int, vl: int) -> tuple[str, str]:
-        """A header name and value from guest memory (the checks of two ``text`` calls,
-        in their order)."""
-        gm = vm.memory()
-        if kl > MAX_KEY_BYTES:
-            raise AbiError(Status.BAD_ARGUMENT, "argument too long")
-        k = gm.read(kp, kl)
-        if k is None:
-            raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
-        if vl > MAX_KEY_BYTES:
-            raise AbiError(Status.BAD_ARGUMENT, "argument too long")
-        v = gm.read(vp, vl)
-        if v is None:
-            raise AbiError(Status.INVALID_MEMORY_ACCESS, "read out of bounds")
-        return check_field(k, v)
+        """A header name and value from guest memory, checked (``GuestMemory.field``)."""
+        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
+        if isinstance(r, int):
+            status, message = FIELD_ERRORS[r]
+            raise AbiError(status, message)
+        return r
 
     def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         st = vm.cur_stream
@@ -268,17 +261,19 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             m = header_map(map_type)
         k, v = field(kp, kl, vp, vl)
         m.add(k, v)
-        return Status.OK
+        return _OK
 
     def proxy_replace_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         st = vm.cur_stream
-        if map_type == 0 and st is not None:
+        if st is not None and map_type == 2:
+            m = st.resp_map  # a response header filter's edit, the common one
+        elif map_type == 0 and st is not None:
             m = st.req_map
         else:
             m = header_map(map_type)
         k, v = field(kp, kl, vp, vl)
         m.replace(k, v)
-        return Status.OK
+        return _OK
 
     def proxy_remove_header_map_value(map_type: int, kp: int, kl: int) -> int:
         m = header_map(map_type)

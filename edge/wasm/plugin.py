@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Final
 
 from edge.context import Request, Response, json_response
 from edge.errors import ClientError, LocalReply, PluginError
@@ -48,12 +47,15 @@ from edge.wasm.vm import PluginVM, RootState, VmStartError
 
 log = logging.getLogger("edge.wasm")
 
-_CONTINUE = int(Action.CONTINUE)  # a plain int: an IntEnum compare costs more
+_CONTINUE: Final = int(Action.CONTINUE)  # a plain int: an IntEnum compare costs more
 # where ``_access_wait`` takes over from ``access``
 # steps of ``access`` (where its coroutine goes on from) and answers of ``_body_step``
-_SETTLE_HEADERS, _READ_BODY, _SETTLE_BODY, _CALL_BODY, _DONE = range(5)
-_perf = time.perf_counter_ns  # an int: no float made per call
-FLUSH_EVERY = 256  # calls between moving local call counters to shared metrics
+_SETTLE_HEADERS: Final = 0
+_READ_BODY: Final = 1
+_SETTLE_BODY: Final = 2
+_CALL_BODY: Final = 3
+_DONE: Final = 4
+FLUSH_EVERY: Final = 256  # calls between moving local call counters to shared metrics
 _CONF_KEYS = frozenset({"conf", "root_id", "root_only"})
 
 
@@ -84,7 +86,8 @@ def start_error_message(e: BaseException, logs: list[str] | None = None) -> str:
 
 
 class WasmPlugin(Plugin):
-    """One configured occurrence of a WASM plugin (one root context)."""
+    """One configured occurrence of a WASM plugin (one root context): the chain's
+    plugin. Its phases are those of its ``WasmFilter``."""
 
     name = ""
     priority = 0
@@ -106,16 +109,60 @@ class WasmPlugin(Plugin):
         self.rt = runtime
         self.key = key
         self.fail_open = failure_policy == "fail_open"
+        f = self.filter = WasmFilter(self, name, runtime, key, failure_policy, max_body_bytes)
+        # the chain binds ``getattr(plugin, phase)``: for the per-request phases, the
+        # compiled filter's own methods, whose state is in slots (this class, a Plugin,
+        # keeps its attributes in a dict)
+        self.access = f.access  # type: ignore[method-assign]
+        self.header_filter = f.header_filter  # type: ignore[method-assign]
+        self.body_filter = f.body_filter  # type: ignore[method-assign]
+        self.log = f.log  # type: ignore[method-assign]
+
+    def __repr__(self) -> str:
+        return f"WasmPlugin({self.name!r}, root_id={self.key[0]!r})"
+
+    # the phases, as the chain finds them on the class (``edge.plugins.base.overrides``)
+
+    def access(self, req: Request) -> Response | Coroutine[Any, Any, Response | None] | None:
+        return self.filter.access(req)
+
+    async def request_body_filter(self, req: Request, chunk: bytes, eof: bool) -> bytes:
+        return await self.filter.request_body_filter(req, chunk, eof)
+
+    def header_filter(self, req: Request, resp: Response) -> Response | None:
+        return self.filter.header_filter(req, resp)
+
+    def body_filter(self, req: Request, resp: Response, chunk: bytes, eof: bool) -> bytes:
+        return self.filter.body_filter(req, resp, chunk, eof)
+
+    def log(self, req: Request, resp: Response | None) -> None:
+        self.filter.log(req, resp)
+
+
+class WasmFilter:
+    """What a WASM plugin does per request, in a class of its own: a compiled class,
+    whose fields the hot path reads from slots (see the module docstring)."""
+
+    def __init__(
+        self,
+        plugin: Plugin,
+        name: str,
+        runtime: PluginRuntime,
+        key: tuple[str, bytes],
+        failure_policy: str,
+        max_body_bytes: int,
+    ) -> None:
+        self.plugin = plugin  # the chain's entry, to find this filter's handlers
+        self.name = name
+        self.rt = runtime
+        self.key = key
+        self.fail_open = failure_policy == "fail_open"
         self.max_body_bytes = max_body_bytes
         self.slot = f"wasm:{name}:{id(self)}"
         # the VM and root context the last request used, valid while that VM lives
         self._vm: PluginVM | None = None
         self._root: RootState | None = None
         self._seen = False  # this configuration is in ``runtime.http_seen``
-        self._error = json.dumps({"error_msg": f"wasm plugin {name} failed"}, separators=(",", ":"))
-
-    def __repr__(self) -> str:
-        return f"WasmPlugin({self.name!r}, root_id={self.key[0]!r})"
 
     # -- shared steps ----------------------------------------------------------------
 
@@ -208,16 +255,14 @@ class WasmPlugin(Plugin):
         chain = getattr(req.route, "chain", None)
         if chain is None:
             return False
-        return any(h[0] is self for h in chain.request_body_filter)
+        return any(h[0] is self.plugin for h in chain.request_body_filter)
 
     def _body_call(self, req: Request, st: StreamState, body: bytes) -> None:
         """The whole request body to ``proxy_on_request_body`` (end of stream)."""
         vm = st.vm
         st.body_done = True
         st.req_body = body
-        t0 = _perf()
         vm.call_stream(st, "proxy_on_request_body", len(st.req_body), 1)
-        vm.busy_ns += _perf() - t0
         vm.calls += 1
         if vm.calls >= FLUSH_EVERY:
             self.rt.flush(vm)
@@ -266,14 +311,12 @@ class WasmPlugin(Plugin):
         has to wait, else a coroutine to await for it (http_calls to perform, a
         request body to read)."""
         st: StreamState | None = None
-        t0 = _perf()
         try:
             st = self._begin(req)
             if st is None:
                 return None
             req.plugin_ctx[self.slot] = st
             vm = st.vm
-            vm.busy_ns += _perf() - t0
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
@@ -331,9 +374,7 @@ class WasmPlugin(Plugin):
             if vm.dead:
                 raise GuestTrap("host", "VM was discarded during the request")
             st.req_body = st.req_body + chunk if st.req_body else chunk
-            t0 = _perf()
             action = vm.call_stream(st, "proxy_on_request_body", len(st.req_body), int(eof))
-            vm.busy_ns += _perf() - t0
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
@@ -372,14 +413,12 @@ class WasmPlugin(Plugin):
             f = vm.cb["proxy_on_response_headers"]
             if f is None:
                 return None
-            t0 = _perf()
             # ``PluginVM.call_stream``, inlined: this runs for every response
             sid = st.id
             vm.current = sid
             vm.cur_stream = st
             vm.cur_root = st.root
             f(sid, len(resp.headers) + 1, 1 if resp.local else 0)
-            vm.busy_ns += _perf() - t0
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
@@ -404,13 +443,11 @@ class WasmPlugin(Plugin):
                 raise GuestTrap("host", "VM was discarded during the request")
             body = st.resp_body + chunk if st.resp_body else chunk
             st.resp_body = body
-            t0 = _perf()
             sid = st.id
             vm.current = sid
             vm.cur_stream = st
             vm.cur_root = st.root
             action = f(sid, len(body), 1 if eof else 0)
-            vm.busy_ns += _perf() - t0
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
@@ -438,9 +475,7 @@ class WasmPlugin(Plugin):
         try:
             if resp is not None and st.resp is None:
                 st.set_response(resp)
-            t0 = _perf()
             vm.finish_stream(st)
-            vm.busy_ns += _perf() - t0
             vm.calls += 1
             rt = self.rt
             if vm.calls >= FLUSH_EVERY:

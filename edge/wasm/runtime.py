@@ -185,9 +185,10 @@ class PluginRuntime:
         """Move a VM's locally counted calls and time to the shared metrics."""
         if vm.calls:
             self._calls.inc(vm.calls)
-            self._seconds.inc(vm.busy_ns / 1e9)
+            # the guest call crossings count the time (FastStore.busy_ns)
+            self._seconds.inc(vm.fs.busy_ns / 1e9)
             vm.calls = 0
-            vm.busy_ns = 0
+            vm.fs.busy_ns = 0
 
     # -- http_call -------------------------------------------------------------------
 

@@ -133,7 +133,6 @@ class PluginVM:
         self.denied_logged: set[str] = set()
         self.status: tuple[int, bytes] = (0, b"")
         self.calls = 0
-        self.busy_ns = 0  # time in guest calls not yet in the metrics (runtime.flush)
         self._fd_partial: dict[int, bytes] = {}
 
         eng = engine()
@@ -415,9 +414,7 @@ class PluginVM:
             streams.pop(next(iter(streams)))
         sid = self.next_id
         self.next_id = sid + 1
-        st = StreamState(sid, root.id, req)
-        st.root = root
-        st.vm = self
+        st = StreamState(sid, root, req, self)
         streams[sid] = st
         self.current = sid
         self.cur_stream = st

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import wasmtime
 
-from edge.plugins.base import CompileEnv, PluginChain
+from edge.plugins.base import CompileEnv
+from edge.plugins.chain import PluginChain
 from edge.wasm.driver import driver_wat
 from edge.wasm.plugin import WasmPlugin, make_factory, run_access, unchained_phases
 from tests.support.wasm import make_request, make_response, make_runtime, make_vm

@@ -12,7 +12,8 @@ import pytest
 
 from edge.context import Request, Response
 from edge.errors import ClientError, LocalReply
-from edge.plugins.base import CompileEnv, PluginChain
+from edge.plugins.base import CompileEnv
+from edge.plugins.chain import PluginChain
 from edge.wasm.plugin import WasmPlugin, make_factory, run_access, unchained_phases
 from tests.support.wasm import make_request, make_runtime, wat
 

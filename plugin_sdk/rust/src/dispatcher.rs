@@ -14,17 +14,41 @@ use crate::hostcalls;
 use crate::traits::{HttpContext, RootContext};
 use crate::types::*;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 type RootFactory = Box<dyn Fn(u32) -> Box<dyn RootContext>>;
+
+/// The hash of a context id or call token: ids come from the host, not from a client,
+/// so SipHash's flooding resistance buys nothing, and a context is looked up on every
+/// callback (a multiply instead of SipHash; a hash table instead of a B-tree, which
+/// also frees and allocates a node each time a context is taken out and put back).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
 struct Dispatcher {
     new_root: Option<RootFactory>,
-    roots: BTreeMap<u32, Box<dyn RootContext>>,
-    https: BTreeMap<u32, Box<dyn HttpContext>>,
+    roots: IdMap<Box<dyn RootContext>>,
+    https: IdMap<Box<dyn HttpContext>>,
     // http_call token -> context that made the call
-    callouts: BTreeMap<u32, u32>,
+    callouts: IdMap<u32>,
     // the context whose callback is running (owner of new http_call tokens)
     active: u32,
 }
