@@ -29,7 +29,7 @@ doctest = false
 edge-proxy-wasm = {{ path = "{sdk}" }}
 
 [profile.release]
-opt-level = "z"
+opt-level = 3
 lto = true
 codegen-units = 1
 panic = "abort"

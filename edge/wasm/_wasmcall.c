@@ -40,6 +40,14 @@ static mem_data_fn mem_data = NULL;
  * saves a lock hand-off per call. */
 static int release_gil = 1;
 
+/* wasm's byte order, whatever the host's */
+static void put_u32le(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
 /* ---- StoreBase: the counters FastStore and both crossings share ------------------- */
 
 typedef struct {
@@ -564,6 +572,74 @@ static PyObject *MemoryBase_field(MemoryBase *self, PyObject *const *args, Py_ss
     return t;
 }
 
+/* give(ret_ptr, ret_len, data, alloc) -> 0, or the code of what is wrong: 1 a result
+ * pointer out of bounds, 2 the allocator returned 0, 3 the block it returned is not
+ * inside the memory. ``data`` copied into a block of guest memory from ``alloc(size)``
+ * (a guest call, after which the memory may have grown), and the block's address and
+ * size written at ret_ptr and ret_len: how a host function hands the guest a result. */
+static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "give(ret_ptr, ret_len, data, alloc)");
+        return NULL;
+    }
+    unsigned long long rp = PyLong_AsUnsignedLongLong(args[0]);
+    if (rp == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    unsigned long long rl = PyLong_AsUnsignedLongLong(args[1]);
+    if (rl == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (!PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "give: data must be bytes");
+        return NULL;
+    }
+    PyObject *data = args[2];
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
+    if (MemoryBase_refresh(self) < 0)
+        return NULL;
+    if (self->size < 4 || rp > self->size - 4 || rl > self->size - 4)
+        return PyLong_FromLong(1);
+    if (len == 0) {
+        put_u32le(self->data + rp, 0);
+        put_u32le(self->data + rl, 0);
+        return PyLong_FromLong(0);
+    }
+    if ((unsigned long long)len > 0xffffffffULL)
+        return PyLong_FromLong(3);
+    PyObject *size = PyLong_FromSsize_t(len);
+    if (size == NULL)
+        return NULL;
+    Py_INCREF(data); /* held across the guest call */
+    PyObject *r = PyObject_CallOneArg(args[3], size);
+    Py_DECREF(size);
+    if (r == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    unsigned long long addr = PyLong_AsUnsignedLongLongMask(r);
+    Py_DECREF(r);
+    if (addr == (unsigned long long)-1 && PyErr_Occurred()) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    addr &= 0xffffffffULL;
+    long code = 0;
+    if (!addr)
+        code = 2;
+    else if (MemoryBase_refresh(self) < 0) {
+        Py_DECREF(data);
+        return NULL;
+    } else if (addr > self->size || (size_t)len > self->size - addr)
+        code = 3;
+    else {
+        /* memory never shrinks: the result pointers checked above are still inside */
+        memcpy(self->data + addr, PyBytes_AS_STRING(data), (size_t)len);
+        put_u32le(self->data + rp, (uint32_t)addr);
+        put_u32le(self->data + rl, (uint32_t)len);
+    }
+    Py_DECREF(data);
+    return PyLong_FromLong(code);
+}
+
 /* write(ptr, data) -> True, or False when it would not fit inside the memory */
 static PyObject *MemoryBase_write(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
     if (n != 2) {
@@ -627,6 +703,8 @@ static PyMethodDef MemoryBase_methods[] = {
      "read(ptr, size): a copy of those bytes, or None when out of bounds."},
     {"write", (PyCFunction)(void (*)(void))MemoryBase_write, METH_FASTCALL,
      "write(ptr, data): True, or False (nothing written) when out of bounds."},
+    {"give", (PyCFunction)(void (*)(void))MemoryBase_give, METH_FASTCALL,
+     "give(ret_ptr, ret_len, data, alloc): 0, or an error code (PluginVM.give)."},
     {"field", (PyCFunction)(void (*)(void))MemoryBase_field, METH_FASTCALL,
      "field(kp, kl, vp, vl, limit): (lower-cased name, value), or an error code."},
     {NULL},
@@ -677,14 +755,6 @@ static PyObject *wc_set_release_gil(PyObject *mod, PyObject *arg) {
         return NULL;
     release_gil = v;
     Py_RETURN_NONE;
-}
-
-/* wasm's byte order, whatever the host's */
-static void put_u32le(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
 }
 
 /* serialize_strs(flat, npairs): the proxy-wasm pair format of [k0, v0, k1, v1, ...],

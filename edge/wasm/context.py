@@ -417,7 +417,7 @@ class StreamState:
         "root",
         "req",
         "resp",
-        "req_map",
+        "_req_map",
         "resp_map",
         "req_body",
         "resp_body",
@@ -439,7 +439,7 @@ class StreamState:
         self.root = root
         self.req = req
         self.resp: Response | None = None
-        self.req_map: HeaderMap = RequestHeaderMap(req)
+        self._req_map: HeaderMap | None = None  # made when the guest first asks
         self.resp_map: HeaderMap = EMPTY_MAP
         self.req_body = b""
         self.resp_body = b""
@@ -457,6 +457,13 @@ class StreamState:
         self.skipped = False
         self.body_done = False
         self.headers_paused = False
+
+    @property
+    def req_map(self) -> HeaderMap:
+        m = self._req_map
+        if m is None:
+            m = self._req_map = RequestHeaderMap(self.req)
+        return m
 
     def set_response(self, resp: Response) -> None:
         self.resp = resp

@@ -764,6 +764,30 @@ if TYPE_CHECKING or _wasmcall is None:
             view[ptr:end] = data
             return True
 
+        def give(self, ret_ptr: int, ret_len: int, data: bytes, alloc: Callable[[int], Any]) -> int:
+            """``data`` into a block from ``alloc(size)`` (a guest call), its address and
+            size written at ``ret_ptr``/``ret_len``: 0, or 1 a result pointer out of
+            bounds, 2 the allocator returned 0, 3 its block is not inside the memory."""
+            view = self.view()
+            n = len(view)
+            if ret_ptr + 4 > n or ret_len + 4 > n:
+                return 1
+            if not data:
+                view[ret_ptr : ret_ptr + 4] = bytes(4)
+                view[ret_len : ret_len + 4] = bytes(4)
+                return 0
+            addr = alloc(len(data)) & 0xFFFFFFFF
+            if not addr:
+                return 2
+            # the allocator ran: memory may have grown (never shrunk, so the result
+            # pointers checked above are still in bounds)
+            if not self.write(addr, data):
+                return 3
+            view = self.view()
+            view[ret_ptr : ret_ptr + 4] = addr.to_bytes(4, "little")
+            view[ret_len : ret_len + 4] = len(data).to_bytes(4, "little")
+            return 0
+
         def field(self, kp: int, kl: int, vp: int, vl: int, limit: int) -> tuple[str, str] | int:
             """A header field at those pointers, as ``edge.wasm.context.field_code``
             answers, after the length and bounds checks (codes 1 and 2)."""
@@ -798,7 +822,8 @@ class GuestMemory(_MemoryBase):
     again after any call into the guest, because the old view may then be stale.
     ``read(ptr, size)`` (None out of bounds) and ``write(ptr, data)`` (False out of
     bounds) copy without a view slice. ``field(kp, kl, vp, vl, limit)`` reads and checks
-    a header field (``edge.wasm.context.field_code``). ``size`` is the memory's size now.
+    a header field (``edge.wasm.context.field_code``); ``give`` hands the guest a result
+    in memory it allocates (``PluginVM.give``). ``size`` is the memory's size now.
     """
 
     __slots__ = ("_mem",)

@@ -198,7 +198,7 @@ class WasmFilter:
                 raise GuestTrap("start_failed", err.message) from None
             self._vm = vm
             self._root = root
-        if root.root_only or self.key in rt.root_only:
+        if root.root_only:  # set from ``rt.root_only`` when the root was made, and with it
             return None
         eos = 0 if req.chunked or req.content_length else 1
         try:
@@ -270,7 +270,7 @@ class WasmFilter:
     def _body_step(self, req: Request, st: StreamState) -> int:
         """What ``access`` does about the request body once the headers are through
         (``_DONE``: nothing, the request goes on)."""
-        if st.vm.cb["proxy_on_request_body"] is None or not (req.chunked or req.content_length):
+        if st.vm.on_request_body is None or not (req.chunked or req.content_length):
             if st.vm.dead:
                 raise GuestTrap("host", "VM discarded while the request was paused")
             return _DONE
@@ -368,7 +368,7 @@ class WasmFilter:
         if st is None or st.skipped or st.body_done:
             return chunk
         vm = st.vm
-        if vm.cb["proxy_on_request_body"] is None:
+        if vm.on_request_body is None:
             return chunk
         try:
             if vm.dead:
@@ -410,7 +410,7 @@ class WasmFilter:
                 raise GuestTrap("host", "VM was discarded during the request")
             st.resp = resp
             st.resp_map = ResponseHeaderMap(resp)
-            f = vm.cb["proxy_on_response_headers"]
+            f = vm.on_response_headers
             if f is None:
                 return None
             # ``PluginVM.call_stream``, inlined: this runs for every response
@@ -435,7 +435,7 @@ class WasmFilter:
         if st is None or st.skipped:
             return chunk
         vm = st.vm
-        f = vm.cb["proxy_on_response_body"]
+        f = vm.on_response_body
         if f is None:
             return chunk
         try:
@@ -538,6 +538,9 @@ def make_factory(
         key = (root_id, encode_conf(conf))
         if raw.get("root_only"):
             runtime.root_only.add(key)
+            root = runtime.roots.get(key)
+            if root is not None:  # made for the same configuration elsewhere
+                root.root_only = True
         try:
             runtime.register(*key)
         except (VmStartError, GuestTrap, ModuleError) as e:

@@ -11,7 +11,6 @@ then discards the VM. Hostcall bodies live in ``hostcalls.py`` and ``wasi.py``.
 from __future__ import annotations
 
 import logging
-import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +36,13 @@ from edge.wasm.hostcalls import PY_LEVELS as _PY_LEVELS
 
 log = logging.getLogger("edge.wasm")
 
-_ZERO_U32 = bytes(4)
-_pack_u32_into = struct.Struct("<I").pack_into
+# why ``GuestMemory.give`` could not hand a result over, by its code
+_GIVE_ERRORS = (
+    "",
+    "result pointer out of bounds",
+    "guest allocator returned 0",
+    "write out of bounds",  # a lying allocator
+)
 
 # a guest export as the VM calls it (``GuestFunc.bind``), or a wrapper around one
 GuestCall = Callable[..., Any]
@@ -173,6 +177,9 @@ class PluginVM:
         self.batched = False
         self.driver: Driver | None = None
         self._plain: tuple[GuestCall | None, ...] = ()
+        self.on_request_body: GuestCall | None = None
+        self.on_response_headers: GuestCall | None = None
+        self.on_response_body: GuestCall | None = None
         self.cb: dict[str, GuestCall | None] = Callbacks(self._callbacks_changed)
         for name, (params, results) in CALLBACKS.items():
             self.cb[name] = self._export(exports, names, name, params, results)
@@ -316,27 +323,9 @@ class PluginVM:
 
     def give(self, ret_ptr: int, ret_len: int, data: bytes) -> int:
         """Copy ``data`` into guest-allocated memory; write its address and length."""
-        gm = self.gm
-        view = gm.view() if gm is not None else self.mem()
-        n = len(view)
-        if ret_ptr + 4 > n or ret_len + 4 > n:
-            raise AbiError(Status.INVALID_MEMORY_ACCESS, "result pointer out of bounds")
-        if not data:
-            view[ret_ptr : ret_ptr + 4] = _ZERO_U32
-            view[ret_len : ret_len + 4] = _ZERO_U32
-            return Status.OK
-        size = len(data)
-        addr = self.alloc(size)
-        if not addr:
-            raise AbiError(Status.INVALID_MEMORY_ACCESS, "guest allocator returned 0")
-        # the allocator ran: memory may have grown (never shrunk, so the result
-        # pointers checked above are still in bounds)
-        if gm is None or not gm.write(addr, data):
-            # a lying allocator gets an error status
-            raise AbiError(Status.INVALID_MEMORY_ACCESS, "write out of bounds")
-        view = gm.view()
-        _pack_u32_into(view, ret_ptr, addr & 0xFFFFFFFF)
-        _pack_u32_into(view, ret_len, size & 0xFFFFFFFF)
+        r = self.memory().give(ret_ptr, ret_len, data, self.alloc)
+        if r:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, _GIVE_ERRORS[r])
         return Status.OK
 
     # -- logging ---------------------------------------------------------------------
@@ -406,6 +395,10 @@ class PluginVM:
         self.batched = self.driver is not None and self._plain == tuple(
             cb.get(n) for n in driver.BEGIN + driver.FINISH
         )
+        # the phases' callbacks as fields: ``cb`` is a dict subclass, slower to index
+        self.on_request_body = cb.get("proxy_on_request_body")
+        self.on_response_headers = cb.get("proxy_on_response_headers")
+        self.on_response_body = cb.get("proxy_on_response_body")
 
     def _new_state(self, root: RootState, req: Request) -> StreamState:
         streams = self.streams

@@ -79,5 +79,11 @@ def test_a_list_selects_the_exports(build: Callable[[str], Path]) -> None:
 
 
 @pytest.mark.parametrize("build", [rust_sdk_example, as_sdk_example], ids=["rust", "as"])
+def test_the_minimal_header_filter_is_well_under_100_kb(build: Callable[[str], Path]) -> None:
+    # release builds, as the SDKs' profiles make them (Rust at opt-level 3 for speed)
+    assert build("header_filter").stat().st_size < 50 * 1024
+
+
+@pytest.mark.parametrize("build", [rust_sdk_example, as_sdk_example], ids=["rust", "as"])
 def test_without_a_list_every_callback_is_exported(build: Callable[[str], Path]) -> None:
     assert callbacks(build("api_headers")) == ALL
