@@ -35,6 +35,11 @@ typedef size_t (*mem_size_fn)(void *ctx, const void *mem);
 typedef uint8_t *(*mem_data_fn)(void *ctx, const void *mem);
 static mem_size_fn mem_size = NULL;
 static mem_data_fn mem_data = NULL;
+typedef void *(*error_new_fn)(const char *msg);
+static error_new_fn error_new = NULL;
+/* a guest preempted by the OS gets at most this many times its budget in wall time
+ * (edge.wasm.fastcall.WALL_FACTOR, which a test holds equal) */
+#define WALL_FACTOR 50
 /* A guest call releases the GIL so a Python epoch ticker thread can interrupt a spinning
  * guest; with the native ticker (edge/wasm/epoch.py) nothing needs it, and keeping it
  * saves a lock hand-off per call. */
@@ -58,6 +63,13 @@ typedef struct {
     PyObject *pending;  /* the exception a host function raised, or None */
     unsigned long long context;  /* wasmtime_context_t * */
     long long busy_ns;  /* time inside outermost calls, not yet in the metrics */
+    /* the CPU budget of a call, and what the deadline callback keeps (see deadline_cb) */
+    long long budget_ns;
+    long long seen_seq;   /* the call the callback last looked at */
+    long long cpu_mark;   /* its thread CPU time and monotonic time then */
+    long long wall_mark;
+    long long over_cpu;   /* a call stopped for its budget: CPU and wall ns it had used */
+    long long over_wall;
 } StoreBase;
 
 static PyMemberDef StoreBase_members[] = {
@@ -67,6 +79,12 @@ static PyMemberDef StoreBase_members[] = {
     {"pending", T_OBJECT, offsetof(StoreBase, pending), 0, NULL},
     {"context", T_ULONGLONG, offsetof(StoreBase, context), 0, NULL},
     {"busy_ns", T_LONGLONG, offsetof(StoreBase, busy_ns), 0, NULL},
+    {"budget_ns", T_LONGLONG, offsetof(StoreBase, budget_ns), 0, NULL},
+    {"seen_seq", T_LONGLONG, offsetof(StoreBase, seen_seq), 0, NULL},
+    {"cpu_mark", T_LONGLONG, offsetof(StoreBase, cpu_mark), 0, NULL},
+    {"wall_mark", T_LONGLONG, offsetof(StoreBase, wall_mark), 0, NULL},
+    {"over_cpu", T_LONGLONG, offsetof(StoreBase, over_cpu), 0, NULL},
+    {"over_wall", T_LONGLONG, offsetof(StoreBase, over_wall), 0, NULL},
     {NULL},
 };
 
@@ -105,6 +123,40 @@ static PyType_Spec StoreBase_spec = {
 };
 
 static PyTypeObject *StoreBase_type = NULL;
+
+static long long clock_ns(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The store's epoch deadline callback (``env``: its StoreBase), FastStore._on_deadline
+ * in C. It runs in the guest's thread, at most once a tick while guest code runs, and
+ * touches no Python object, so it needs no GIL (calls may have released it). The first
+ * look at a call marks its start; a later one stops the call with an error once it used
+ * its CPU budget, or WALL_FACTOR times that in wall time (a preempted guest), leaving
+ * the figures in over_cpu/over_wall for FastStore.raise_error's GuestTrap. */
+static void *deadline_cb(void *ctx, void *env, uint64_t *delta, uint8_t *kind) {
+    StoreBase *fs = (StoreBase *)env;
+    long long cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    long long wall = clock_ns(CLOCK_MONOTONIC);
+    if (fs->seen_seq != fs->seq) {
+        /* first look at this call: it started at most one tick ago */
+        fs->seen_seq = fs->seq;
+        fs->cpu_mark = cpu;
+        fs->wall_mark = wall;
+    } else {
+        long long used = cpu - fs->cpu_mark, elapsed = wall - fs->wall_mark;
+        if (!fs->budget_ns || used >= fs->budget_ns || elapsed >= fs->budget_ns * WALL_FACTOR) {
+            fs->over_cpu = used;
+            fs->over_wall = elapsed;
+            return error_new("edge: wasm CPU budget exhausted");
+        }
+    }
+    *delta = 1;
+    *kind = 0; /* WASMTIME_UPDATE_DEADLINE_CONTINUE */
+    return NULL;
+}
 
 static int pending_set(StoreBase *fs) {
     return fs->pending != NULL && fs->pending != Py_None;
@@ -735,10 +787,10 @@ static PyType_Spec MemoryBase_spec = {
 /* ---- module ------------------------------------------------------------------------ */
 
 static PyObject *wc_init(PyObject *mod, PyObject *args) {
-    unsigned long long call, trap, msize, mdata;
-    if (!PyArg_ParseTuple(args, "KKKK", &call, &trap, &msize, &mdata))
+    unsigned long long call, trap, msize, mdata, enew;
+    if (!PyArg_ParseTuple(args, "KKKKK", &call, &trap, &msize, &mdata, &enew))
         return NULL;
-    if (!call || !trap || !msize || !mdata) {
+    if (!call || !trap || !msize || !mdata || !enew) {
         PyErr_SetString(PyExc_ValueError, "null wasmtime function address");
         return NULL;
     }
@@ -746,6 +798,7 @@ static PyObject *wc_init(PyObject *mod, PyObject *args) {
     trap_new = (trap_new_fn)(uintptr_t)trap;
     mem_size = (mem_size_fn)(uintptr_t)msize;
     mem_data = (mem_data_fn)(uintptr_t)mdata;
+    error_new = (error_new_fn)(uintptr_t)enew;
     Py_RETURN_NONE;
 }
 
@@ -806,8 +859,8 @@ static PyObject *wc_serialize_strs(PyObject *mod, PyObject *const *args, Py_ssiz
 
 static PyMethodDef wc_methods[] = {
     {"init", wc_init, METH_VARARGS,
-     "init(call, trap_new, memory_data_size, memory_data): addresses of those wasmtime_*"
-     " functions in wasmtime-py's library."},
+     "init(call, trap_new, memory_data_size, memory_data, error_new): addresses of those"
+     " wasmtime_* functions in wasmtime-py's library."},
     {"serialize_strs", (PyCFunction)(void (*)(void))wc_serialize_strs, METH_FASTCALL,
      "serialize_strs(flat, npairs): the pair format of [k0, v0, ...] (latin-1 str)."},
     {"set_release_gil", wc_set_release_gil, METH_O,
@@ -827,6 +880,10 @@ static int wc_exec(PyObject *m) {
         return -1;
     PyObject *memory = PyType_FromSpec(&MemoryBase_spec);
     if (memory == NULL || PyModule_AddObject(m, "MemoryBase", memory) < 0)
+        return -1;
+    if (PyModule_AddObject(m, "DEADLINE", PyLong_FromVoidPtr((void *)deadline_cb)) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(m, "WALL_FACTOR", WALL_FACTOR) < 0)
         return -1;
     if (PyModule_AddObject(m, "TRAMPOLINE", PyLong_FromVoidPtr((void *)host_trampoline)) < 0)
         return -1;

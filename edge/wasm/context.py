@@ -418,7 +418,7 @@ class StreamState:
         "req",
         "resp",
         "_req_map",
-        "resp_map",
+        "_resp_map",
         "req_body",
         "resp_body",
         "local",
@@ -440,7 +440,7 @@ class StreamState:
         self.req = req
         self.resp: Response | None = None
         self._req_map: HeaderMap | None = None  # made when the guest first asks
-        self.resp_map: HeaderMap = EMPTY_MAP
+        self._resp_map: HeaderMap | None = None  # made from ``resp`` when first asked
         self.req_body = b""
         self.resp_body = b""
         self.local: Response | None = None
@@ -465,9 +465,19 @@ class StreamState:
             m = self._req_map = RequestHeaderMap(self.req)
         return m
 
+    @property
+    def resp_map(self) -> HeaderMap:
+        m = self._resp_map
+        if m is None:
+            resp = self.resp
+            if resp is None:
+                return EMPTY_MAP  # no response yet
+            m = self._resp_map = ResponseHeaderMap(resp)
+        return m
+
     def set_response(self, resp: Response) -> None:
         self.resp = resp
-        self.resp_map = ResponseHeaderMap(resp)
+        self._resp_map = None
 
     def header_map(self, map_type: int) -> HeaderMap | None:
         if map_type == 0:

@@ -245,22 +245,17 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             return Status.NOT_FOUND
         return vm.give(rp, rl, v.encode("latin-1"))
 
-    def field(kp: int, kl: int, vp: int, vl: int) -> tuple[str, str]:
-        """A header name and value from guest memory, checked (``GuestMemory.field``)."""
-        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
-        if isinstance(r, int):
-            status, message = FIELD_ERRORS[r]
-            raise AbiError(status, message)
-        return r
-
     def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
         st = vm.cur_stream
         if map_type == 0 and st is not None:
             m = st.req_map
         else:
             m = header_map(map_type)
-        k, v = field(kp, kl, vp, vl)
-        m.add(k, v)
+        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
+        if isinstance(r, int):
+            status, message = FIELD_ERRORS[r]
+            raise AbiError(status, message)
+        m.add(r[0], r[1])
         return _OK
 
     def proxy_replace_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
@@ -271,8 +266,12 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             m = st.req_map
         else:
             m = header_map(map_type)
-        k, v = field(kp, kl, vp, vl)
-        m.replace(k, v)
+        # the name and value read and checked in one step (``GuestMemory.field``)
+        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
+        if isinstance(r, int):
+            status, message = FIELD_ERRORS[r]
+            raise AbiError(status, message)
+        m.replace(r[0], r[1])
         return _OK
 
     def proxy_remove_header_map_value(map_type: int, kp: int, kl: int) -> int:

@@ -39,7 +39,7 @@ from edge.errors import ClientError, LocalReply, PluginError
 from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 from edge.proxy import BUFFER_BODY_BELOW
 from edge.wasm.abi import Action
-from edge.wasm.context import PendingCall, ResponseHeaderMap, StreamState
+from edge.wasm.context import PendingCall, StreamState
 from edge.wasm.engine import ModuleError
 from edge.wasm.fastcall import GuestTrap
 from edge.wasm.runtime import PluginRuntime
@@ -408,8 +408,7 @@ class WasmFilter:
         try:
             if vm.dead:
                 raise GuestTrap("host", "VM was discarded during the request")
-            st.resp = resp
-            st.resp_map = ResponseHeaderMap(resp)
+            st.set_response(resp)
             f = vm.on_response_headers
             if f is None:
                 return None

@@ -112,6 +112,9 @@ def test_the_running_package_is_compiled_exactly_when_native_says_so() -> None:
     assert compiled == native.active()
     # the C crossings of the WASM host come with the same build
     assert (fastcall._wasmcall is not None) == compiled
+    if fastcall._wasmcall is not None:
+        # the C deadline callback stops a call at the same wall-time factor
+        assert fastcall._wasmcall.WALL_FACTOR == fastcall.WALL_FACTOR
     if os.environ.get("EDGE_EXPECT_NATIVE") == "1":
         # scripts/test.sh built it: the suite must be running the compiled hot path
         assert compiled, native.state
