@@ -72,19 +72,20 @@ typedef struct {
     long long over_wall;
 } StoreBase;
 
+#define LL_MEMBER(name) {#name, T_LONGLONG, offsetof(StoreBase, name), 0, NULL}
 static PyMemberDef StoreBase_members[] = {
-    {"depth", T_LONGLONG, offsetof(StoreBase, depth), 0, NULL},
-    {"seq", T_LONGLONG, offsetof(StoreBase, seq), 0, NULL},
-    {"ran", T_LONGLONG, offsetof(StoreBase, ran), 0, NULL},
+    LL_MEMBER(depth),
+    LL_MEMBER(seq),
+    LL_MEMBER(ran),
     {"pending", T_OBJECT, offsetof(StoreBase, pending), 0, NULL},
     {"context", T_ULONGLONG, offsetof(StoreBase, context), 0, NULL},
-    {"busy_ns", T_LONGLONG, offsetof(StoreBase, busy_ns), 0, NULL},
-    {"budget_ns", T_LONGLONG, offsetof(StoreBase, budget_ns), 0, NULL},
-    {"seen_seq", T_LONGLONG, offsetof(StoreBase, seen_seq), 0, NULL},
-    {"cpu_mark", T_LONGLONG, offsetof(StoreBase, cpu_mark), 0, NULL},
-    {"wall_mark", T_LONGLONG, offsetof(StoreBase, wall_mark), 0, NULL},
-    {"over_cpu", T_LONGLONG, offsetof(StoreBase, over_cpu), 0, NULL},
-    {"over_wall", T_LONGLONG, offsetof(StoreBase, over_wall), 0, NULL},
+    LL_MEMBER(busy_ns),
+    LL_MEMBER(budget_ns),
+    LL_MEMBER(seen_seq),
+    LL_MEMBER(cpu_mark),
+    LL_MEMBER(wall_mark),
+    LL_MEMBER(over_cpu),
+    LL_MEMBER(over_wall),
     {NULL},
 };
 
@@ -530,18 +531,28 @@ static PyObject *MemoryBase_view(MemoryBase *self, PyObject *unused) {
     return self->view;
 }
 
+/* A memory method's arguments: ``want`` of them (else TypeError with ``usage``), the
+ * first ``n`` unsigned integers into ``out``; -1 with an exception set. */
+static int u64_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *usage,
+                    unsigned long long *out, int n) {
+    if (nargs != want) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = PyLong_AsUnsignedLongLong(args[i]);
+        if (out[i] == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
 /* read(ptr, size) -> bytes, or None when [ptr, ptr+size) is not inside the memory */
 static PyObject *MemoryBase_read(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) {
-        PyErr_SetString(PyExc_TypeError, "read(ptr, size)");
+    unsigned long long a[2];
+    if (u64_args(args, n, 2, "read(ptr, size)", a, 2) < 0)
         return NULL;
-    }
-    unsigned long long ptr = PyLong_AsUnsignedLongLong(args[0]);
-    if (ptr == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    unsigned long long size = PyLong_AsUnsignedLongLong(args[1]);
-    if (size == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
+    unsigned long long ptr = a[0], size = a[1];
     if (MemoryBase_refresh(self) < 0)
         return NULL;
     if (ptr > self->size || size > self->size - ptr)
@@ -555,16 +566,9 @@ static PyObject *MemoryBase_read(MemoryBase *self, PyObject *const *args, Py_ssi
  * of bounds, 3 an empty name or CR, LF or NUL in either, 4 a space in the name or a
  * ':' past its first byte. One C call instead of two reads, two decodes and a lower(). */
 static PyObject *MemoryBase_field(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 5) {
-        PyErr_SetString(PyExc_TypeError, "field(name_ptr, name_len, value_ptr, value_len, limit)");
-        return NULL;
-    }
     unsigned long long a[5];
-    for (int i = 0; i < 5; i++) {
-        a[i] = PyLong_AsUnsignedLongLong(args[i]);
-        if (a[i] == (unsigned long long)-1 && PyErr_Occurred())
-            return NULL;
-    }
+    if (u64_args(args, n, 5, "field(name_ptr, name_len, value_ptr, value_len, limit)", a, 5) < 0)
+        return NULL;
     unsigned long long kp = a[0], kl = a[1], vp = a[2], vl = a[3], limit = a[4];
     if (MemoryBase_refresh(self) < 0)
         return NULL;
@@ -630,16 +634,10 @@ static PyObject *MemoryBase_field(MemoryBase *self, PyObject *const *args, Py_ss
  * (a guest call, after which the memory may have grown), and the block's address and
  * size written at ret_ptr and ret_len: how a host function hands the guest a result. */
 static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 4) {
-        PyErr_SetString(PyExc_TypeError, "give(ret_ptr, ret_len, data, alloc)");
+    unsigned long long a[2];
+    if (u64_args(args, n, 4, "give(ret_ptr, ret_len, data, alloc)", a, 2) < 0)
         return NULL;
-    }
-    unsigned long long rp = PyLong_AsUnsignedLongLong(args[0]);
-    if (rp == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
-    unsigned long long rl = PyLong_AsUnsignedLongLong(args[1]);
-    if (rl == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
+    unsigned long long rp = a[0], rl = a[1];
     if (!PyBytes_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "give: data must be bytes");
         return NULL;
@@ -694,12 +692,8 @@ static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssi
 
 /* write(ptr, data) -> True, or False when it would not fit inside the memory */
 static PyObject *MemoryBase_write(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) {
-        PyErr_SetString(PyExc_TypeError, "write(ptr, data)");
-        return NULL;
-    }
-    unsigned long long ptr = PyLong_AsUnsignedLongLong(args[0]);
-    if (ptr == (unsigned long long)-1 && PyErr_Occurred())
+    unsigned long long ptr;
+    if (u64_args(args, n, 2, "write(ptr, data)", &ptr, 1) < 0)
         return NULL;
     Py_buffer buf;
     if (PyObject_GetBuffer(args[1], &buf, PyBUF_SIMPLE) < 0)

@@ -9,7 +9,7 @@ names lower-cased, and map a write to a pseudo-header onto the request or respon
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from edge.context import Request, Response
 from edge.http.headers import Headers
@@ -51,12 +51,17 @@ def field_code(name: bytes, value: bytes) -> tuple[str, str] | int:
     return 4
 
 
+def field_error(code: int) -> NoReturn:
+    """Raise the ``AbiError`` of a field refused with ``code`` (``FIELD_ERRORS``)."""
+    status, message = FIELD_ERRORS[code]
+    raise AbiError(status, message)
+
+
 def check_field(name: bytes, value: bytes) -> tuple[str, str]:
     """``field_code``, raising the ``AbiError`` of a refused field."""
     r = field_code(name, value)
     if isinstance(r, int):
-        status, message = FIELD_ERRORS[r]
-        raise AbiError(status, message)
+        field_error(r)
     return r
 
 

@@ -26,7 +26,7 @@ from edge.wasm.abi import (
     slice_buffer,
     splice_buffer,
 )
-from edge.wasm.context import FIELD_ERRORS, PendingCall, check_field, local_response
+from edge.wasm.context import PendingCall, check_field, field_error, local_response
 from edge.wasm.shared import SHARED_DATA, SHARED_QUEUES
 from edge.wasm.stats import GUEST_METRICS
 
@@ -253,8 +253,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             m = header_map(map_type)
         r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
         if isinstance(r, int):
-            status, message = FIELD_ERRORS[r]
-            raise AbiError(status, message)
+            field_error(r)
         m.add(r[0], r[1])
         return _OK
 
@@ -269,8 +268,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         # the name and value read and checked in one step (``GuestMemory.field``)
         r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
         if isinstance(r, int):
-            status, message = FIELD_ERRORS[r]
-            raise AbiError(status, message)
+            field_error(r)
         m.replace(r[0], r[1])
         return _OK
 
