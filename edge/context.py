@@ -98,6 +98,7 @@ class Request:
         "matched_host",
         "vars",
         "plugin_ctx",
+        "wasm_ctx",
         "content_length",
         "chunked",
         "body",
@@ -149,6 +150,9 @@ class Request:
         self.matched_host = ""
         self.vars: dict[str, Any] = {}
         self.plugin_ctx: dict[str, Any] = {}
+        # the first WASM plugin's context for this request (the others' are in
+        # ``plugin_ctx``): a field, as a dict entry costs it three lookups per request
+        self.wasm_ctx: Any = None
         self.content_length: int | None = None
         self.chunked = False
         # the whole request body once some plugin buffered it (see ``read_body``)

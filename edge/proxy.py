@@ -27,7 +27,7 @@ from edge.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from edge.http.events import ProtocolError, RequestHead
+from edge.http.events import ProtocolError, RequestHead, ResponseHead
 from edge.http.headers import Headers
 from edge.http.writer import (
     LAST_CHUNK,
@@ -40,7 +40,7 @@ from edge.http.writer import (
 from edge.plugins.base import Handler
 from edge.plugins.chain import PluginChain
 from edge.server import ClientGone
-from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, forward
+from edge.upstream.client import Exchange, NoUpstreamNode, RequestBody, UpstreamConn, forward
 
 if TYPE_CHECKING:
     from edge.server import HTTPConnection
@@ -144,9 +144,12 @@ def run_phases(
             assert chain is not None
             hs = chain.access
         if hs:
-            # handlers may change what goes upstream: the head derived from the raw
-            # request (``Request.head_source``) can no longer be reused
-            req.head_source = None
+            owner = g if stage <= _G_ACCESS else chain
+            assert owner is not None
+            if owner.edits_unmarked:
+                # handlers may change what goes upstream: the head derived from the raw
+                # request (``Request.head_source``) can no longer be reused
+                req.head_source = None
             n = len(hs)
             while index < n:
                 h = hs[index]
@@ -566,7 +569,7 @@ async def _proxy(
         raise
 
 
-def upstream_response(uh: Any) -> Response:
+def upstream_response(uh: ResponseHead) -> Response:
     """The upstream's head as a ``Response`` for header and body filters."""
     src = uh.source
     if src is None or uh.has_own_headers():
@@ -592,7 +595,12 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 def downstream_head(
-    req: Request, uh: Any, resp: Response | None, rechunk: bool, body_done: bool, uconn: Any
+    req: Request,
+    uh: ResponseHead,
+    resp: Response | None,
+    rechunk: bool,
+    body_done: bool,
+    uconn: UpstreamConn,
 ) -> tuple[int, bytes]:
     """The framing mode of the body (0: none, 1: length, 2: chunked, 3: until close)
     and the head that goes to the client. ``resp`` is the filtered response, or None
@@ -633,7 +641,7 @@ def downstream_head(
                 return mode, cached[1]
             extra = items[n:]
             spliced = uconn.splice_cache
-            if spliced is not None and spliced[0] is cached and spliced[1] == extra:
+            if spliced is not None and spliced[0] is cached and _same_fields(spliced[1], extra):
                 return mode, spliced[2]
             lines = []
             for e in extra:
@@ -658,6 +666,18 @@ def _same_entries(items: list[list[str]], origin: list[list[str]], n: int) -> bo
     """The first ``n`` entries of ``items`` are those of ``origin`` (by identity)."""
     for i in range(n):
         if items[i] is not origin[i]:
+            return False
+    return True
+
+
+def _same_fields(a: list[list[str]], b: list[list[str]]) -> bool:
+    """``a == b`` for header entries, compared as the strings they hold (a list
+    comparison goes through the generic protocol for every entry)."""
+    if len(a) != len(b):
+        return False
+    for i in range(len(a)):
+        x, y = a[i], b[i]
+        if x[1] != y[1] or x[2] != y[2]:
             return False
     return True
 

@@ -72,6 +72,10 @@ class Plugin:
     ConsumerConfig: ClassVar[type[msgspec.Struct] | None] = None
     # True for auth plugins: after they identify a consumer, its plugins merge in
     is_auth: ClassVar[bool] = False
+    # True when the plugin's own code clears ``Request.head_source`` whenever it changes
+    # what goes upstream (method, target, headers): running it then leaves an untouched
+    # request its forwarded head reused as it is (``edge.upstream.client.forward_head``)
+    marks_request_edits: ClassVar[bool] = False
     # phases this instance defines but has nothing to do in, left out of its chains
     # (a WASM plugin whose module lacks the callbacks: edge.wasm.plugin.unchained_phases)
     unchained: frozenset[str] = frozenset()

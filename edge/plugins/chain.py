@@ -45,6 +45,8 @@ class PluginChain:
         self.sync_response = not any(h[1] for h in self.header_filter + self.body_filter)
         # what the hot path checks before looking at the phase lists one by one
         self.runs_before = bool(self.rewrite or self.access)
+        # a request handler that may change the request without saying so
+        self.edits_unmarked = any(not h[0].marks_request_edits for h in self.rewrite + self.access)
         self.filters = bool(self.header_filter or self.body_filter)
 
     def __repr__(self) -> str:

@@ -70,6 +70,7 @@ typedef struct {
     long long wall_mark;
     long long over_cpu;   /* a call stopped for its budget: CPU and wall ns it had used */
     long long over_wall;
+    PyObject *memory;     /* the guest's MemoryBase, once instantiated (field hostcalls) */
 } StoreBase;
 
 #define LL_MEMBER(name) {#name, T_LONGLONG, offsetof(StoreBase, name), 0, NULL}
@@ -86,17 +87,20 @@ static PyMemberDef StoreBase_members[] = {
     LL_MEMBER(wall_mark),
     LL_MEMBER(over_cpu),
     LL_MEMBER(over_wall),
+    {"memory", T_OBJECT, offsetof(StoreBase, memory), 0, NULL},
     {NULL},
 };
 
 static int StoreBase_traverse(StoreBase *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->pending);
+    Py_VISIT(self->memory);
     return 0;
 }
 
 static int StoreBase_clear(StoreBase *self) {
     Py_CLEAR(self->pending);
+    Py_CLEAR(self->memory);
     return 0;
 }
 
@@ -314,7 +318,15 @@ typedef struct {
     int nparams;
     unsigned int i64_params;  /* bit i: parameter i is an i64 (passed signed) */
     int result;               /* 0: none, 1: i32, 2: i64 */
+    /* not 0: a "field" hostcall (map_type, name_ptr, name_len, value_ptr, value_len),
+     * whose fn gets (map_type, field_of(...) with this limit) */
+    unsigned long long field_limit;
 } Host;
+
+static PyTypeObject *MemoryBase_type = NULL;
+static PyObject *field_of(PyObject *mem, unsigned long long kp, unsigned long long kl,
+                          unsigned long long vp, unsigned long long vl,
+                          unsigned long long limit);
 
 /* The pending exception, normalized (a new reference; None if there was none). */
 static PyObject *take_exception(void) {
@@ -372,7 +384,9 @@ static void *host_trampoline(void *env, void *caller, raw_t *a, size_t n) {
     PyObject *args[MAX_SLOTS];
     int i;
     h->fs->ran++;
-    for (i = 0; i < h->nparams; i++) {
+    /* a field hostcall passes its map type alone as an int (see below) */
+    int nargs = h->field_limit ? 1 : h->nparams;
+    for (i = 0; i < nargs; i++) {
         if (h->i64_params & (1u << i))
             args[i] = PyLong_FromLongLong((long long)a[i].lo);
         else
@@ -381,8 +395,18 @@ static void *host_trampoline(void *env, void *caller, raw_t *a, size_t n) {
             break;
     }
     PyObject *r = NULL;
-    if (i == h->nparams)
-        r = PyObject_Vectorcall(h->fn, args, (size_t)h->nparams, NULL);
+    if (i == nargs && h->field_limit) {
+        /* the field read here: (map_type, field) instead of five ints */
+        PyObject *f = field_of(h->fs->memory, a[1].lo & 0xFFFFFFFFu, a[2].lo & 0xFFFFFFFFu,
+                               a[3].lo & 0xFFFFFFFFu, a[4].lo & 0xFFFFFFFFu, h->field_limit);
+        if (f != NULL) {
+            PyObject *two[2] = {args[0], f};
+            r = PyObject_Vectorcall(h->fn, two, 2, NULL);
+            Py_DECREF(f);
+        }
+    } else if (i == nargs) {
+        r = PyObject_Vectorcall(h->fn, args, (size_t)nargs, NULL);
+    }
     for (int j = 0; j < i; j++)
         Py_DECREF(args[j]);
     if (r != NULL) {
@@ -405,10 +429,12 @@ static int Host_init(Host *self, PyObject *args, PyObject *kw) {
     PyObject *fs, *fn, *soft;
     int nparams, result;
     unsigned int i64_params;
-    if (!PyArg_ParseTuple(args, "O!OiIiO", StoreBase_type, &fs, &fn, &nparams, &i64_params,
-                          &result, &soft))
+    unsigned long long field_limit = 0;
+    if (!PyArg_ParseTuple(args, "O!OiIiO|K", StoreBase_type, &fs, &fn, &nparams, &i64_params,
+                          &result, &soft, &field_limit))
         return -1;
-    if (nparams < 0 || nparams > MAX_SLOTS || result < 0 || result > 2) {
+    if (nparams < 0 || nparams > MAX_SLOTS || result < 0 || result > 2 ||
+        (field_limit && (nparams != 5 || result != 1 || i64_params))) {
         PyErr_SetString(PyExc_ValueError, "bad host function description");
         return -1;
     }
@@ -421,6 +447,7 @@ static int Host_init(Host *self, PyObject *args, PyObject *kw) {
     self->nparams = nparams;
     self->i64_params = i64_params;
     self->result = result;
+    self->field_limit = field_limit;
     return 0;
 }
 
@@ -453,7 +480,8 @@ static PyType_Slot Host_slots[] = {
     {Py_tp_traverse, Host_traverse},
     {Py_tp_clear, Host_clear},
     {Py_tp_dealloc, Host_dealloc},
-    {Py_tp_doc, "Host(store, fn, nparams, i64_params, result, soft): the env of TRAMPOLINE."},
+    {Py_tp_doc, "Host(store, fn, nparams, i64_params, result, soft, field_limit=0): the env "
+                "of TRAMPOLINE."},
     {0, NULL},
 };
 
@@ -569,7 +597,17 @@ static PyObject *MemoryBase_field(MemoryBase *self, PyObject *const *args, Py_ss
     unsigned long long a[5];
     if (u64_args(args, n, 5, "field(name_ptr, name_len, value_ptr, value_len, limit)", a, 5) < 0)
         return NULL;
-    unsigned long long kp = a[0], kl = a[1], vp = a[2], vl = a[3], limit = a[4];
+    return field_of((PyObject *)self, a[0], a[1], a[2], a[3], a[4]);
+}
+
+/* ``field`` of the MemoryBase ``mem``; code 2 (out of bounds) when ``mem`` is not one
+ * (a host function called before the instance's memory is known) */
+static PyObject *field_of(PyObject *mem, unsigned long long kp, unsigned long long kl,
+                          unsigned long long vp, unsigned long long vl,
+                          unsigned long long limit) {
+    if (mem == NULL || !PyObject_TypeCheck(mem, MemoryBase_type))
+        return PyLong_FromLong(2);
+    MemoryBase *self = (MemoryBase *)mem;
     if (MemoryBase_refresh(self) < 0)
         return NULL;
     size_t size = self->size;
@@ -872,8 +910,9 @@ static int wc_exec(PyObject *m) {
     PyObject *host = PyType_FromSpec(&Host_spec);
     if (host == NULL || PyModule_AddObject(m, "Host", host) < 0)
         return -1;
-    PyObject *memory = PyType_FromSpec(&MemoryBase_spec);
-    if (memory == NULL || PyModule_AddObject(m, "MemoryBase", memory) < 0)
+    MemoryBase_type = (PyTypeObject *)PyType_FromSpec(&MemoryBase_spec);
+    if (MemoryBase_type == NULL ||
+        PyModule_AddObjectRef(m, "MemoryBase", (PyObject *)MemoryBase_type) < 0)
         return -1;
     if (PyModule_AddObject(m, "DEADLINE", PyLong_FromVoidPtr((void *)deadline_cb)) < 0)
         return -1;

@@ -247,8 +247,14 @@ class RequestHeaderMap(HeaderMap):
             return None
         return self.req.headers.get(name)
 
-    def add(self, name: str, value: str) -> None:
+    def _edited(self) -> None:
         self._ser_seq = -1
+        # the request that goes upstream changed: its head is built anew (the plugin
+        # marks its edits: ``WasmPlugin.marks_request_edits``)
+        self.req.head_source = None
+
+    def add(self, name: str, value: str) -> None:
+        self._edited()
         if name[:1] == ":":
             self.replace(name, value)
         else:
@@ -256,7 +262,7 @@ class RequestHeaderMap(HeaderMap):
 
     def replace(self, name: str, value: str) -> None:
         r = self.req
-        self._ser_seq = -1
+        self._edited()
         if name[:1] != ":":
             set_field(r.headers, name, value)
             if name == "host":
@@ -277,12 +283,12 @@ class RequestHeaderMap(HeaderMap):
         # other pseudo-headers have no meaning on HTTP/1.1 and are dropped
 
     def remove(self, name: str) -> None:
-        self._ser_seq = -1
+        self._edited()
         if name[:1] != ":":
             self.req.headers.remove(name)
 
     def set_all(self, pairs: list[tuple[str, str]]) -> None:
-        self._ser_seq = -1
+        self._edited()
         host = self.req.headers.get("host")
         self.req.headers = Headers([(n, v) for n, v in pairs if n[:1] != ":"])
         if host is not None and "host" not in self.req.headers:
@@ -413,7 +419,8 @@ class PendingCall:
 class StreamState:
     """One HTTP context: the request, the response once known, body buffers, and
     what the guest asked for (a local response, a pause, outstanding calls); and
-    what the plugin adapter keeps for the request (it is ``req.plugin_ctx``'s entry)."""
+    what the plugin adapter keeps for the request (``req.wasm_ctx`` or an entry of
+    ``req.plugin_ctx``; ``owner``: the adapter's)."""
 
     # one per request: slots make it cheaper to build
     __slots__ = (
@@ -436,6 +443,7 @@ class StreamState:
         "skipped",
         "body_done",
         "headers_paused",
+        "owner",
     )
 
     def __init__(self, context_id: int, root: RootState, req: Request, vm: PluginVM) -> None:
@@ -462,6 +470,7 @@ class StreamState:
         self.skipped = False
         self.body_done = False
         self.headers_paused = False
+        self.owner: Any = None
 
     @property
     def req_map(self) -> HeaderMap:

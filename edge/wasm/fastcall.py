@@ -118,6 +118,7 @@ if TYPE_CHECKING or _wasmcall is None:
             "wall_mark",
             "over_cpu",
             "over_wall",
+            "memory",
         )
         depth: int
         seq: int
@@ -131,6 +132,7 @@ if TYPE_CHECKING or _wasmcall is None:
         wall_mark: int
         over_cpu: int
         over_wall: int
+        memory: Any
 
 else:
     _wasmcall.init(
@@ -258,6 +260,8 @@ class FastStore(_StoreBase):
         self.over_wall = 0
         # bumped whenever guest code may have run (memory may have grown since)
         self.ran = 0
+        # the instance's GuestMemory once known, for field hostcalls (``define_host``)
+        self.memory: GuestMemory | None = None
         store_ptr = ctypes.cast(store.ptr(), ctypes.c_void_p)
         if _wasmcall is not None:
             # the callback in C, on this object's fields: no Python call per tick
@@ -595,6 +599,18 @@ class _NeverRaised(Exception):
     """Placeholder for ``define_host(soft=None)``: an ``except`` that never matches."""
 
 
+def _read_field(
+    fs: FastStore, on_field: Callable[[int, Any], int | None], limit: int
+) -> Callable[..., int | None]:
+    """A field hostcall's five arguments as ``on_field(map_type, field)`` (``define_host``)."""
+
+    def fn(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int | None:
+        mem = fs.memory
+        return on_field(map_type, mem.field(kp, kl, vp, vl, limit) if mem is not None else 2)
+
+    return fn
+
+
 def define_host(
     linker: wasmtime.Linker,
     fs: FastStore,
@@ -604,6 +620,7 @@ def define_host(
     results: Sequence[str],
     fn: Callable[..., int | None],
     soft: type[Exception] | None = None,
+    field_limit: int = 0,
 ) -> None:
     """Define ``module.name`` in ``linker`` as an unchecked host function.
 
@@ -613,7 +630,14 @@ def define_host(
     guest call as a ``GuestTrap`` carrying it as ``cause``. An exception of type
     ``soft`` is an answer instead: its ``status`` attribute becomes the result (the
     ABI's error statuses), handled here so a hostcall needs no wrapper of its own.
+
+    ``field_limit`` makes a "field" hostcall of a ``(map_type, name_ptr, name_len,
+    value_ptr, value_len) -> i32`` import: ``fn(map_type, field)`` gets the field as
+    ``fs.memory.field(..., field_limit)`` reads it (the code 2, out of bounds, before
+    the memory is known), read in the crossing itself when that is C.
     """
+    if field_limit and (tuple(params) != (I32,) * 5 or tuple(results) != (I32,)):
+        raise ValueError(f"{module}.{name}: a field hostcall takes 5 i32 and returns an i32")
     ty = wasmtime.FuncType([_KINDS[p] for p in params], [_KINDS[r] for r in results])
     n = len(params)
     kinds = tuple(params)
@@ -631,10 +655,13 @@ def define_host(
             sum(1 << i for i, k in enumerate(kinds) if k == I64),
             0 if not has_result else 2 if res64 else 1,
             soft,
+            field_limit,
         )
         fs.keep.append((host, ty))
         _define(linker, module, name, ty, ctypes.c_void_p(_wasmcall.TRAMPOLINE), id(host))
         return
+    if field_limit:
+        fn = _read_field(fs, fn, field_limit)
 
     # one closure per arity: a generic *args path costs a list and a loop per call
     if all32 and has_result and not res64 and n <= 5:

@@ -90,6 +90,21 @@ class _Guarded:
             return int(e.status)
 
 
+class _FieldCall(_Guarded):
+    """A hostcall of a map type and a header field in guest memory: ``on_field(map_type,
+    field)`` takes the field as ``GuestMemory.field`` reads it, which the VM has the C
+    crossing do itself (``fastcall.define_host``'s ``field_limit``)."""
+
+    __slots__ = ("on_field",)
+
+    def __init__(self, vm: PluginVM, on_field: Callable[[int, Any], int]) -> None:
+        def raw(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
+            return on_field(map_type, vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES))
+
+        super().__init__(raw)
+        self.on_field = on_field
+
+
 def table(vm: PluginVM) -> dict[str, Entry]:
     spec = vm.spec
     # the VM's FastStore: its ``seq`` (the current guest call) keys serialized maps
@@ -245,19 +260,21 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             return Status.NOT_FOUND
         return vm.give(rp, rl, v.encode("latin-1"))
 
-    def proxy_add_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
+    # field hostcalls (``_FieldCall``): ``r`` is the (name, value) the guest passed,
+    # read and checked in one step (``GuestMemory.field``), or the code of its fault
+
+    def add_header(map_type: int, r: tuple[str, str] | int) -> int:
         st = vm.cur_stream
         if map_type == 0 and st is not None:
             m = st.req_map
         else:
             m = header_map(map_type)
-        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
         if isinstance(r, int):
             field_error(r)
         m.add(r[0], r[1])
         return _OK
 
-    def proxy_replace_header_map_value(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
+    def replace_header(map_type: int, r: tuple[str, str] | int) -> int:
         st = vm.cur_stream
         if st is not None and map_type == 2:
             m = st.resp_map  # a response header filter's edit, the common one
@@ -265,8 +282,6 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             m = st.req_map
         else:
             m = header_map(map_type)
-        # the name and value read and checked in one step (``GuestMemory.field``)
-        r = vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES)
         if isinstance(r, int):
             field_error(r)
         m.replace(r[0], r[1])
@@ -513,8 +528,8 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     add("proxy_get_header_map_pairs", proxy_get_header_map_pairs, 3)
     add("proxy_set_header_map_pairs", proxy_set_header_map_pairs, 3)
     add("proxy_get_header_map_value", proxy_get_header_map_value, 5)
-    add("proxy_add_header_map_value", proxy_add_header_map_value, 5)
-    add("proxy_replace_header_map_value", proxy_replace_header_map_value, 5)
+    fns["proxy_add_header_map_value"] = ((I,) * 5, (I,), _FieldCall(vm, add_header))
+    fns["proxy_replace_header_map_value"] = ((I,) * 5, (I,), _FieldCall(vm, replace_header))
     add("proxy_remove_header_map_value", proxy_remove_header_map_value, 3)
     add("proxy_get_buffer_bytes", proxy_get_buffer_bytes, 5)
     add("proxy_get_buffer_status", proxy_get_buffer_status, 3)

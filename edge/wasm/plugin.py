@@ -91,6 +91,8 @@ class WasmPlugin(Plugin):
 
     name = ""
     priority = 0
+    # every change to the request goes through its header map or ``_body_end``
+    marks_request_edits = True
 
     def __init__(
         self,
@@ -179,6 +181,28 @@ class WasmFilter:
             return None
         return json_response(503, f"wasm plugin {self.name} failed")
 
+    def _keep(self, req: Request, st: StreamState) -> None:
+        """``st`` is this plugin's context for ``req`` (``_state`` finds it)."""
+        st.owner = self
+        if req.wasm_ctx is None:
+            req.wasm_ctx = st
+        else:
+            req.plugin_ctx[self.slot] = st
+
+    def _state(self, req: Request) -> StreamState | None:
+        st = req.wasm_ctx
+        if st is not None and st.owner is self:
+            return st  # type: ignore[no-any-return]
+        return req.plugin_ctx.get(self.slot) if req.plugin_ctx else None
+
+    def _forget(self, req: Request) -> StreamState | None:
+        """``_state``, no longer kept."""
+        st = req.wasm_ctx
+        if st is not None and st.owner is self:
+            req.wasm_ctx = None
+            return st  # type: ignore[no-any-return]
+        return req.plugin_ctx.pop(self.slot, None) if req.plugin_ctx else None
+
     def _begin(self, req: Request) -> StreamState | None:
         """The request's HTTP context, after on_context_create and on_request_headers;
         None when the plugin has none for it (a root-only configuration)."""
@@ -210,7 +234,7 @@ class WasmFilter:
                 rt.http_seen.add(self.key)
                 cur = vm.cur_stream
                 if cur is not None:
-                    req.plugin_ctx[self.slot] = cur
+                    self._keep(req, cur)
             elif first and e.kind == "unreachable":
                 # the SDKs abort (a panic: unreachable) when a root context that
                 # declares no HTTP context is asked for one (Rust: "missing
@@ -295,6 +319,7 @@ class WasmFilter:
         if st.local is not None:
             return st.local
         if st.req_body is not req.body:
+            req.head_source = None  # a new Content-Length
             req.body = st.req_body
             req.content_length = len(st.req_body)
             req.chunked = False
@@ -315,7 +340,7 @@ class WasmFilter:
             st = self._begin(req)
             if st is None:
                 return None
-            req.plugin_ctx[self.slot] = st
+            self._keep(req, st)
             vm = st.vm
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
@@ -335,7 +360,7 @@ class WasmFilter:
                 return self._wait(req, st, _SETTLE_BODY)
             return self._body_end(req, st)
         except GuestTrap as e:
-            return self._failed(req, st or req.plugin_ctx.get(self.slot), e)
+            return self._failed(req, st or self._state(req), e)
 
     async def _access_wait(
         self, req: Request, st: StreamState, step: int, calls: list[PendingCall]
@@ -364,7 +389,7 @@ class WasmFilter:
             return self._failed(req, st, e)
 
     async def request_body_filter(self, req: Request, chunk: bytes, eof: bool) -> bytes:
-        st: StreamState | None = req.plugin_ctx.get(self.slot)
+        st = self._state(req)
         if st is None or st.skipped or st.body_done:
             return chunk
         vm = st.vm
@@ -401,7 +426,7 @@ class WasmFilter:
             raise PluginError(f"wasm plugin {self.name} failed") from None
 
     def header_filter(self, req: Request, resp: Response) -> Response | None:
-        st: StreamState | None = req.plugin_ctx.get(self.slot)
+        st = self._state(req)
         if st is None or st.skipped:
             return None
         vm = st.vm
@@ -430,7 +455,7 @@ class WasmFilter:
             return self._failed(req, st, e)
 
     def body_filter(self, req: Request, resp: Response, chunk: bytes, eof: bool) -> bytes:
-        st: StreamState | None = req.plugin_ctx.get(self.slot)
+        st = self._state(req)
         if st is None or st.skipped:
             return chunk
         vm = st.vm
@@ -464,7 +489,7 @@ class WasmFilter:
             raise PluginError(f"wasm plugin {self.name} failed") from None
 
     def log(self, req: Request, resp: Response | None) -> None:
-        st: StreamState | None = req.plugin_ctx.pop(self.slot, None)
+        st = self._forget(req)
         if st is None:
             return
         vm = st.vm

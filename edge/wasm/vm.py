@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import wasmtime
 
@@ -32,6 +32,7 @@ from edge.wasm.fastcall import (
     GuestTrap,
     define_host,
 )
+from edge.wasm.hostcalls import MAX_KEY_BYTES
 from edge.wasm.hostcalls import PY_LEVELS as _PY_LEVELS
 
 log = logging.getLogger("edge.wasm")
@@ -55,7 +56,7 @@ LOG_RING = 64
 # cpu_ms_per_call, still bounded so a looping _initialize cannot hold the worker
 START_CPU_MS = 2000.0
 # HTTP contexts alive at once in one VM (requests in flight on one worker)
-MAX_STREAMS = 10_000
+MAX_STREAMS: Final = 10_000
 
 # guest exports the host calls: name -> (params, results); all optional
 CALLBACKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -173,7 +174,7 @@ class PluginVM:
         mem = exports.get("memory") if "memory" in names else None
         if not isinstance(mem, wasmtime.Memory):
             raise ModuleError("file", "module exports no linear memory named 'memory'")
-        self.gm = GuestMemory(self.fs, mem)
+        self.gm = self.fs.memory = GuestMemory(self.fs, mem)
         self.batched = False
         self.driver: Driver | None = None
         self._plain: tuple[GuestCall | None, ...] = ()
@@ -281,7 +282,20 @@ class PluginVM:
                 continue
             fn = entry[2]
             raw = getattr(fn, "raw", None)
-            if raw is not None:
+            on_field = getattr(fn, "on_field", None)
+            if on_field is not None:
+                define_host(
+                    linker,
+                    self.fs,
+                    imp.module,
+                    key[1],
+                    params,
+                    results,
+                    on_field,
+                    AbiError,
+                    MAX_KEY_BYTES,
+                )
+            elif raw is not None:
                 define_host(linker, self.fs, imp.module, key[1], params, results, raw, AbiError)
             else:
                 define_host(linker, self.fs, imp.module, key[1], params, results, fn)
@@ -495,7 +509,9 @@ class PluginVM:
                         self._enter_stream(st)
                         f(st.id)
         finally:
-            self.streams.pop(st.id, None)
+            streams = self.streams
+            if st.id in streams:  # faster than dict.pop with a default, a method call
+                del streams[st.id]
             if self.current == st.id:
                 self.cur_stream = None
 

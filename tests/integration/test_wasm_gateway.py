@@ -50,6 +50,8 @@ def gw() -> Iterator[Any]:
             )
         )
         wasm_plugins.append(_plugin("good/healthy", "hostile.wasm", sha(hostile), "good"))
+        alternate = wat("alternate")
+        wasm_plugins.append(_plugin("good/alternate", "alternate.wasm", sha(alternate), "good"))
         routes = [
             {
                 "id": "hdr",
@@ -65,6 +67,7 @@ def gw() -> Iterator[Any]:
             {"id": "bomb", "uri": "/bomb", "plugins": {"evil/bomb": {"conf": "m"}}},
             {"id": "open", "uri": "/open", "plugins": {"evil/open": {"conf": "u"}}},
             {"id": "good", "uri": "/good", "plugins": {"good/healthy": {"conf": "0"}}},
+            {"id": "alt", "uri": "/alt", "plugins": {"good/alternate": {}}},
         ]
         cfg = gateway_config(
             routes,
@@ -81,6 +84,7 @@ def gw() -> Iterator[Any]:
         for name, path in MODULES.items():
             shutil.copy(path, proc.tmp / f"{name}.wasm")
         (proc.tmp / "hostile.wasm").write_bytes(hostile)
+        (proc.tmp / "alternate.wasm").write_bytes(alternate)
         with proc:
             g = Gateway(proc, up)
             try:
@@ -105,6 +109,17 @@ def test_tinygo_and_cpp_and_rust(gw: Any) -> None:
     assert gw.get("/cpp").status_code == 200
     for _ in range(2):
         assert gw.get("/rust").status_code == 200
+
+
+def test_an_edit_on_one_request_never_reaches_the_next(gw: Any) -> None:
+    # identical requests on one connection: the forwarded head of an untouched one is
+    # reused, so a head a plugin edited must not be, nor may an edit be missed
+    seen = []
+    for _ in range(4):
+        r = gw.get("/alt", headers={"x-same": "1"})
+        assert r.status_code == 200
+        seen.append(gw.upstream_headers(r).get("x-alternate"))
+    assert seen == [["odd"], None, ["odd"], None]
 
 
 def test_go_http_body(gw: Any) -> None:

@@ -3,17 +3,21 @@ header filters appended spliced in, and built anew whenever a filter changed mor
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import trio
 
 from edge.context import Response
 from edge.errors import ClientError
 from edge.http.events import END_OF_MESSAGE, BodyChunk
+from edge.http.limits import DEFAULT_LIMITS
 from edge.http.response_parser import ResponseParser
 from edge.http.writer import HeadWriteError
 from edge.proxy import downstream_head, upstream_response
+from edge.upstream.client import UpstreamConn
 from tests.support.config import make_request
 
 UPSTREAM = (
@@ -36,6 +40,22 @@ def _heads(n: int) -> tuple[ResponseParser, list[Any]]:
     return p, heads
 
 
+@pytest.fixture
+def new_conn() -> Iterator[Any]:
+    """Makes upstream connections (over socket pairs) whose head caches the tests read."""
+    socks: list[socket.socket] = []
+
+    def make() -> UpstreamConn:
+        a, b = socket.socketpair()
+        socks.extend((a, b))
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(a))
+        return UpstreamConn(stream, a.fileno(), None, DEFAULT_LIMITS)  # type: ignore[arg-type]
+
+    yield make
+    for s in socks:
+        s.close()
+
+
 def _relay(uh: Any, conn: Any, fil: Any = None) -> tuple[int, bytes]:
     req = make_request()
     resp: Response | None = None
@@ -45,9 +65,9 @@ def _relay(uh: Any, conn: Any, fil: Any = None) -> tuple[int, bytes]:
     return downstream_head(req, uh, resp, False, True, conn)
 
 
-def test_repeated_head_is_reused_and_appended_fields_spliced() -> None:
+def test_repeated_head_is_reused_and_appended_fields_spliced(new_conn: Any) -> None:
     _, (a, b, c) = _heads(3)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     assert _relay(a, conn) == (1, PLAIN)
     cached = conn.head_cache
     # a filter that only appends: the cached head plus its fields
@@ -58,9 +78,9 @@ def test_repeated_head_is_reused_and_appended_fields_spliced() -> None:
     assert _relay(c, conn, lambda r: r.headers.get("server")) == (1, PLAIN)
 
 
-def test_spliced_head_is_reused_while_the_appended_fields_stay_the_same() -> None:
+def test_spliced_head_is_reused_while_the_appended_fields_stay_the_same(new_conn: Any) -> None:
     _, (a, b, c, d) = _heads(4)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     _relay(a, conn)
     _, first = _relay(b, conn, lambda r: r.headers.add("X-Filter", "1"))
     _, again = _relay(c, conn, lambda r: r.headers.add("X-Filter", "1"))
@@ -69,11 +89,11 @@ def test_spliced_head_is_reused_while_the_appended_fields_stay_the_same() -> Non
     assert other == PLAIN[:-2] + b"X-Filter: 2\r\n\r\n"
 
 
-def test_an_edit_leaves_the_shared_upstream_fields_alone() -> None:
+def test_an_edit_leaves_the_shared_upstream_fields_alone(new_conn: Any) -> None:
     # responses to a repeated head share its field entries: an edit of one response
     # must not show in the next
     _, (a, b, c) = _heads(3)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     _relay(a, conn)
     _, edited = _relay(b, conn, lambda r: r.headers.set("Server", "edge"))
     assert b"Server: edge\r\n" in edited
@@ -92,26 +112,28 @@ def test_an_edit_leaves_the_shared_upstream_fields_alone() -> None:
         (lambda r: r.headers.add("Connection", "close"), b"Content-Length: 2", b"keep-alive"),
     ],
 )
-def test_filters_that_change_more_get_a_new_head(fil: Any, want: bytes, gone: bytes) -> None:
+def test_filters_that_change_more_get_a_new_head(
+    fil: Any, want: bytes, gone: bytes, new_conn: Any
+) -> None:
     _, (a, b) = _heads(2)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     _relay(a, conn)
     _, head = _relay(b, conn, fil)
     assert want in head and gone not in head
     assert head.endswith(b"\r\n\r\n") and head.count(b"\r\n\r\n") == 1
 
 
-def test_an_appended_field_with_a_line_break_is_refused() -> None:
+def test_an_appended_field_with_a_line_break_is_refused(new_conn: Any) -> None:
     _, (a, b) = _heads(2)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     _relay(a, conn)
     with pytest.raises((HeadWriteError, ClientError)):
         _relay(b, conn, lambda r: r.headers.add("X-A", "1\r\nSet-Cookie: evil=1"))
 
 
-def test_chunked_relay_keeps_appended_fields_and_framing() -> None:
+def test_chunked_relay_keeps_appended_fields_and_framing(new_conn: Any) -> None:
     _, (a, b) = _heads(2)
-    conn = SimpleNamespace(head_cache=None, splice_cache=None)
+    conn = new_conn()
     req = make_request()
     resp = upstream_response(a)
     mode, first = downstream_head(req, a, resp, True, True, conn)

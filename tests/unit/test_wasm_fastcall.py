@@ -240,3 +240,40 @@ def test_bound_calls_behave_as_the_function(env: Env) -> None:
         spin()
     assert e.value.kind == "interrupt"
     assert add(4, 5) == 9
+
+
+def test_a_field_hostcall_gets_the_field_it_points_at() -> None:
+    eng = engine()
+    store = wasmtime.Store(eng)
+    fs = FastStore(store, deadline_ticks(20))
+    linker = wasmtime.Linker(eng)
+    seen: list[tuple[int, object]] = []
+
+    def on_field(map_type: int, field: object) -> int:
+        seen.append((map_type, field))
+        return 7
+
+    define_host(linker, fs, "env", "put", (I32,) * 5, (I32,), on_field, None, 64)
+    inst = linker.instantiate(
+        store,
+        wasmtime.Module(
+            eng,
+            """(module
+              (import "env" "put" (func $put (param i32 i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 16) "X-Name" "v\\0a")
+              (func (export "put") (param i32 i32 i32 i32 i32) (result i32)
+                local.get 0 local.get 1 local.get 2 local.get 3 local.get 4 call $put))""",
+        ),
+    )
+    ex = inst.exports(store)
+    put = GuestFunc(fs, ex["put"], "put", (I32,) * 5, (I32,))
+    # the memory not known yet: out of bounds, whatever the pointers
+    assert put(2, 16, 6, 22, 1) == 7 and seen[-1] == (2, 2)
+    fs.memory = GuestMemory(fs, ex["memory"])
+    assert put(2, 16, 6, 22, 1) == 7 and seen[-1] == (2, ("x-name", "v"))
+    # the checks of GuestMemory.field: a value with LF, a name past the limit, out of bounds
+    put(0, 16, 6, 22, 2)
+    put(0, 16, 65, 22, 1)
+    put(0, 0xFFFF_FFF0, 6, 22, 1)
+    assert [f for _, f in seen[-3:]] == [3, 1, 2]

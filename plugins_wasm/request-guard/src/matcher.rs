@@ -102,6 +102,26 @@ impl Matcher {
         }
         found
     }
+
+    /// `scan(text)` for a `text` that `normalise` would leave as it is, checked in the
+    /// same pass (`rules::breaks_canonical`): the rules found and whether `text` holds a
+    /// `=`; None, without a result, as soon as it turns out not to be canonical.
+    pub fn scan_canonical(&self, text: &[u8], form_encoded: bool) -> Option<(u64, bool)> {
+        let mut s = 0usize;
+        let mut found = 0u64;
+        let mut prev = 0u8;
+        let mut eq = false;
+        for &b in text {
+            if crate::rules::breaks_canonical(b, prev, form_encoded) {
+                return None;
+            }
+            eq |= b == b'=';
+            s = self.delta[s * self.nclasses + self.classes[b as usize] as usize] as usize;
+            found |= self.out[s];
+            prev = b;
+        }
+        Some((found, eq))
+    }
 }
 
 #[cfg(test)]

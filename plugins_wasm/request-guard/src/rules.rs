@@ -119,7 +119,16 @@ pub struct Scratch {
 
 impl Scratch {
     /// The canonical form signatures are matched against (see `normalise`).
-    pub fn normalise(&mut self, input: &[u8], form_encoded: bool) -> &[u8] {
+    pub fn normalise<'a>(&'a mut self, input: &'a [u8], form_encoded: bool) -> &'a [u8] {
+        // most values are canonical already (lower-case, nothing to decode or fold):
+        // matched as they are, with no copy
+        if is_canonical(input, form_encoded) {
+            return input;
+        }
+        self.rewrite(input, form_encoded)
+    }
+
+    fn rewrite(&mut self, input: &[u8], form_encoded: bool) -> &[u8] {
         // most values hold nothing to decode: skip the copies, not the rule
         let once: &[u8] = if input.iter().any(|&c| c == b'%' || (form_encoded && c == b'+')) {
             percent_decode(input, form_encoded, &mut self.once);
@@ -135,6 +144,31 @@ impl Scratch {
         };
         fold(twice, &mut self.text);
         &self.text
+    }
+}
+
+/// True when `normalise` would return `input` unchanged: nothing percent-encoded (nor a
+/// `+` in form-encoded text), no upper case, no whitespace but single spaces, no `/*`.
+fn is_canonical(input: &[u8], form_encoded: bool) -> bool {
+    let mut prev = 0u8;
+    for &c in input {
+        if breaks_canonical(c, prev, form_encoded) {
+            return false;
+        }
+        prev = c;
+    }
+    true
+}
+
+/// True when byte `c`, after `prev`, makes a text not canonical (see `is_canonical`).
+#[inline]
+pub(crate) fn breaks_canonical(c: u8, prev: u8, form_encoded: bool) -> bool {
+    match c {
+        b'%' | b'A'..=b'Z' | b'\t' | b'\n' | b'\x0c' | b'\r' => true,
+        b'+' => form_encoded,
+        b' ' => prev == b' ',
+        b'*' => prev == b'/',
+        _ => false,
     }
 }
 
@@ -180,6 +214,9 @@ pub fn normalise(input: &[u8], form_encoded: bool) -> Vec<u8> {
 /// `on<letters>` followed by optional spaces and `=`, after a non-letter: an HTML event
 /// handler attribute (`<img src=x onerror=alert(1)>`).
 pub fn has_event_handler(b: &[u8]) -> bool {
+    if !b.contains(&b'=') {
+        return false;
+    }
     let mut i = 0;
     while i + 2 < b.len() {
         if b[i] == b'o' && b[i + 1] == b'n' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
@@ -250,6 +287,17 @@ impl RuleSet {
         self.target_masks[target_index(target)] != 0
     }
 
+    /// `found` plus the rules that match `text` by an event handler attribute (which
+    /// needs a `=`: `may_have_eq` false skips the look).
+    fn with_handlers(&self, found: u64, applicable: u64, may_have_eq: bool, text: &[u8]) -> u64 {
+        let handlers = self.handler_mask & applicable & !found;
+        if handlers != 0 && may_have_eq && has_event_handler(text) {
+            found | handlers
+        } else {
+            found
+        }
+    }
+
     /// The index of the first rule (in configuration order) that matches `raw` as seen
     /// in `target`.
     pub fn first_match(&self, target: Target, raw: &[u8]) -> Option<usize> {
@@ -257,13 +305,17 @@ impl RuleSet {
         if applicable == 0 {
             return None;
         }
-        let mut scratch = self.scratch.borrow_mut();
-        let text = scratch.normalise(raw, matches!(target, Target::Query | Target::Body));
-        let mut found = self.matcher.scan(text) & applicable;
-        let handlers = self.handler_mask & applicable & !found;
-        if handlers != 0 && has_event_handler(text) {
-            found |= handlers;
-        }
+        let form_encoded = matches!(target, Target::Query | Target::Body);
+        let found = match self.matcher.scan_canonical(raw, form_encoded) {
+            // the usual value: scanned as it is, in one pass
+            Some((found, has_eq)) => self.with_handlers(found & applicable, applicable, has_eq, raw),
+            None => {
+                let mut scratch = self.scratch.borrow_mut();
+                let text = scratch.rewrite(raw, form_encoded);
+                let found = self.matcher.scan(text) & applicable;
+                self.with_handlers(found, applicable, true, text)
+            }
+        };
         if found == 0 {
             None
         } else {
@@ -321,6 +373,25 @@ mod tests {
         assert_eq!(normalise(b"a+b", false), b"a+b");
         assert_eq!(normalise(b"a \t\n b/*open", false), b"a b ");
         assert_eq!(normalise(b"%ff%4", false), vec![0xff, b'%', b'4']);
+    }
+
+    #[test]
+    fn canonical_text_is_what_the_rewrite_would_make() {
+        let inputs: &[&[u8]] = &[
+            b"/api/v1/users/42", b"sort=name", b"a b", b"a  b", b"a\tb", b"/a/*b*/", b"/a/ *b",
+            b"x+y", b"%41", b"Mozilla/5.0", b"", b" ", b"\xff\xc0", b"a*/b", b"*/",
+        ];
+        for raw in inputs {
+            for form in [false, true] {
+                let slow = Scratch::default().rewrite(raw, form).to_vec();
+                if is_canonical(raw, form) {
+                    assert_eq!(&slow[..], *raw, "{:?} form={}", raw, form);
+                }
+                assert_eq!(Scratch::default().normalise(raw, form), &slow[..], "{:?}", raw);
+            }
+        }
+        assert!(is_canonical(b"/api/v1/users/42", false));
+        assert!(!is_canonical(b"x+y", true) && is_canonical(b"x+y", false));
     }
 
     #[test]
