@@ -188,6 +188,21 @@ class _FieldsMap(HeaderMap):
         self.h = Headers(pairs)
 
 
+class _LastRequestMap:
+    """The request map serialized last from an untouched request, and the parse it came
+    from (``Request.head_source``): a repeated request on a keep-alive connection, while
+    nothing changed it, has the very same map."""
+
+    __slots__ = ("source", "data")
+
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.data = b""
+
+
+_LAST_REQUEST: Final = _LastRequestMap()
+
+
 class RequestHeaderMap(HeaderMap):
     __slots__ = ("req", "_ser", "_ser_seq")
 
@@ -216,6 +231,18 @@ class RequestHeaderMap(HeaderMap):
         return out
 
     def _serialize(self) -> bytes:
+        r = self.req
+        src = r.head_source
+        last = _LAST_REQUEST
+        if src is not None and src is last.source:
+            return last.data
+        data = self._serialize_fields()
+        if src is not None:
+            last.source = src
+            last.data = data
+        return data
+
+    def _serialize_fields(self) -> bytes:
         # the same pairs as ``pairs()``, flattened as str and encoded once
         r = self.req
         items = r.headers.raw()

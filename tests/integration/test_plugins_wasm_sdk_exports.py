@@ -21,10 +21,10 @@ BASE = {
     "proxy_on_context_create",
     "proxy_on_vm_start",
     "proxy_on_configure",
-    "proxy_on_done",
     "proxy_on_delete",
 }
 ALL = BASE | {
+    "proxy_on_done",
     "proxy_on_request_headers",
     "proxy_on_request_body",
     "proxy_on_request_trailers",

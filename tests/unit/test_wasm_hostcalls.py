@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 
@@ -536,6 +537,26 @@ def test_check_field_accepts_pseudo_headers_and_lowercases() -> None:
 
     assert check_field(b":Path", b"/a b") == (":path", "/a b")
     assert check_field(b"X-A", b"") == ("x-a", "")
+
+
+def test_an_untouched_repeated_request_reuses_its_map_and_an_edited_one_never() -> None:
+    source = object()  # the parse a repeated head shares (``Request.head_source``)
+
+    def repeat() -> Any:
+        req = make_request("GET", "/r", [("Host", "h.test"), ("X-A", "1")])
+        req.head_source = source
+        return req
+
+    first = RequestHeaderMap(repeat()).serialized()
+    again = RequestHeaderMap(repeat())
+    assert again.serialized() is first  # the same bytes, not serialized anew
+    again.add("x-edit", "1")  # an edit marks the request changed
+    assert again.req.head_source is None
+    assert (b"x-edit", b"1") in deserialize_pairs(again.serialized())
+    # a request without a source (a plugin changed it, or a new head) is its own
+    other = make_request("POST", "/other", [("Host", "h.test"), ("X-A", "1")])
+    assert deserialize_pairs(RequestHeaderMap(other).serialized())[1] == (b":path", b"/other")
+    assert RequestHeaderMap(repeat()).serialized() is first
 
 
 def test_serialized_maps_are_their_pairs_and_follow_writes() -> None:

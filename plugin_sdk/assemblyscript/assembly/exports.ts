@@ -12,4 +12,5 @@ export {
   proxy_on_response_trailers,
   proxy_on_http_call_response,
   proxy_on_log,
+  proxy_on_done,
 } from "./runtime";

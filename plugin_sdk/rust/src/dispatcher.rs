@@ -221,8 +221,8 @@ pub fn proxy_on_http_call_response(
     }
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
+#[doc(hidden)]
+pub fn proxy_on_done(context_id: u32) -> u32 {
     let is_http = DISPATCHER.with(|d| d.borrow().https.contains_key(&context_id));
     if is_http {
         with_http(context_id, true, |h| h.on_done()) as u32

@@ -37,7 +37,8 @@ pub use dispatcher::set_root_context;
 #[doc(hidden)]
 pub mod __hooks {
     pub use crate::dispatcher::{
-        proxy_on_http_call_response, proxy_on_log, proxy_on_queue_ready, proxy_on_request_body,
+        proxy_on_done, proxy_on_http_call_response, proxy_on_log, proxy_on_queue_ready,
+        proxy_on_request_body,
         proxy_on_request_headers, proxy_on_request_trailers, proxy_on_response_body,
         proxy_on_response_headers, proxy_on_response_trailers, proxy_on_tick,
     };
@@ -78,9 +79,10 @@ pub fn set_panic_hook() {
 /// implemented but not listed is never called. The names are the trait methods:
 /// `on_http_request_headers`, `on_http_request_body`, `on_http_request_trailers`,
 /// `on_http_response_headers`, `on_http_response_body`, `on_http_response_trailers`,
-/// `on_log`, `on_http_call_response`, `on_tick`, `on_queue_ready`. `on_vm_start`,
-/// `on_configure`, `on_done` and context creation are always exported. Without `hooks`,
-/// every callback is exported (the safe default).
+/// `on_log`, `on_done`, `on_http_call_response`, `on_tick`, `on_queue_ready`.
+/// `on_vm_start`, `on_configure` and context creation are always exported (a host
+/// treats a missing `proxy_on_done` as "done", which is what the trait's default
+/// answers). Without `hooks`, every callback is exported (the safe default).
 #[macro_export]
 macro_rules! main {
     (hooks: [$($hook:ident),* $(,)?]; $($body:tt)*) => {
@@ -106,7 +108,7 @@ macro_rules! main {
             hooks: [
                 on_http_request_headers, on_http_request_body, on_http_request_trailers,
                 on_http_response_headers, on_http_response_body, on_http_response_trailers,
-                on_log, on_http_call_response, on_tick, on_queue_ready,
+                on_log, on_done, on_http_call_response, on_tick, on_queue_ready,
             ];
             $($body)*
         }
@@ -151,6 +153,12 @@ macro_rules! __export_hook {
         #[no_mangle]
         pub extern "C" fn proxy_on_response_trailers(id: u32, n: usize) -> u32 {
             $crate::__hooks::proxy_on_response_trailers(id, n)
+        }
+    };
+    (on_done) => {
+        #[no_mangle]
+        pub extern "C" fn proxy_on_done(id: u32) -> u32 {
+            $crate::__hooks::proxy_on_done(id)
         }
     };
     (on_log) => {
