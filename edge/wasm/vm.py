@@ -509,9 +509,7 @@ class PluginVM:
                         self._enter_stream(st)
                         f(st.id)
         finally:
-            streams = self.streams
-            if st.id in streams:  # faster than dict.pop with a default, a method call
-                del streams[st.id]
+            self.streams.pop(st.id, None)
             if self.current == st.id:
                 self.cur_stream = None
 
