@@ -46,17 +46,58 @@ pub fn split(buf: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         return None;
     }
     let mut pairs = Vec::with_capacity(count);
-    let mut data = 4 + count * 8;
-    for i in 0..count {
-        let kl = read_u32(buf, 4 + i * 8)?;
-        let vl = read_u32(buf, 8 + i * 8)?;
-        let key = buf.get(data..data.checked_add(kl)?)?;
-        data += kl + 1;
-        let value = buf.get(data..data.checked_add(vl)?)?;
-        data += vl + 1;
-        pairs.push((key, value));
+    pairs.extend(iter(buf));
+    if pairs.len() == count {
+        Some(pairs)
+    } else {
+        None
     }
-    Some(pairs)
+}
+
+/// The pairs of `buf` in order, borrowed and not collected: no allocation at all, for a
+/// plugin that reads the map once or twice. A truncated or inconsistent map ends the
+/// iteration where it goes wrong (`split` refuses it whole).
+pub fn iter(buf: &[u8]) -> Pairs<'_> {
+    let count = if buf.len() <= 1 {
+        0
+    } else {
+        read_u32(buf, 0).filter(|&c| c <= buf.len() / 10).unwrap_or(0)
+    };
+    Pairs { buf, count, i: 0, data: 4 + count * 8 }
+}
+
+/// See `iter`.
+pub struct Pairs<'a> {
+    buf: &'a [u8],
+    count: usize,
+    i: usize,
+    data: usize,
+}
+
+impl<'a> Pairs<'a> {
+    fn pair(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        let buf = self.buf;
+        let kl = read_u32(buf, 4 + self.i * 8)?;
+        let vl = read_u32(buf, 8 + self.i * 8)?;
+        let key = buf.get(self.data..self.data.checked_add(kl)?)?;
+        let at = self.data + kl + 1;
+        let value = buf.get(at..at.checked_add(vl)?)?;
+        self.data = at + vl + 1;
+        Some((key, value))
+    }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.i >= self.count {
+            return None;
+        }
+        let pair = self.pair();
+        self.i = if pair.is_some() { self.i + 1 } else { self.count };
+        pair
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +111,18 @@ mod tests {
         assert_eq!(&bytes[..4], &[2, 0, 0, 0]);
         let back = deserialize(&bytes).unwrap();
         assert_eq!(back[1], (b"b".to_vec(), b"22".to_vec()));
+    }
+
+    #[test]
+    fn iter_borrows_the_pairs_and_stops_where_the_map_goes_wrong() {
+        let bytes = serialize(&[("a", "1"), ("bb", "22"), ("c", "")]);
+        let all: Vec<_> = iter(&bytes).collect();
+        assert_eq!(all, split(&bytes).unwrap());
+        assert_eq!(all[1], (&b"bb"[..], &b"22"[..]));
+        assert_eq!(iter(&bytes[..bytes.len() - 3]).count(), 2);
+        assert_eq!(iter(&[255, 255, 255, 255, 0, 0]).count(), 0);
+        assert_eq!(iter(&[0]).count(), 0);
+        assert_eq!(iter(&[]).count(), 0);
     }
 
     #[test]

@@ -140,12 +140,13 @@ impl Filter {
         let config = self.config.clone();
         // one hostcall for the whole map, read in place (no copy per header)
         let raw = hostcalls::get_map_raw(MapType::HttpRequestHeaders).unwrap_or_default();
-        let headers = pairs::split(&raw).unwrap_or_default();
+        // read twice in place (no Vec of pairs)
+        let headers = || pairs::iter(&raw);
         let mut method: &[u8] = b"";
         let mut path: &[u8] = b"";
         let mut count = 0usize;
         let mut total = 0usize;
-        for &(k, v) in &headers {
+        for (k, v) in headers() {
             if k.first() == Some(&b':') {
                 match k {
                     b":method" => method = v,
@@ -196,7 +197,7 @@ impl Filter {
         if !config.rule_set.inspects(Target::Header) {
             return Verdict::Pass;
         }
-        for &(k, v) in &headers {
+        for (k, v) in headers() {
             if k.first() == Some(&b':') {
                 continue;
             }

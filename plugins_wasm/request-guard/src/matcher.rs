@@ -104,23 +104,29 @@ impl Matcher {
     }
 
     /// `scan(text)` for a `text` that `normalise` would leave as it is, checked in the
-    /// same pass (`rules::breaks_canonical`): the rules found and whether `text` holds a
-    /// `=`; None, without a result, as soon as it turns out not to be canonical.
+    /// same pass (`rules::breaks_canonical`): the rules found, and whether `text` holds
+    /// both an `on` and a `=` (which an event handler attribute needs); None, without a
+    /// result, as soon as it turns out not to be canonical.
     pub fn scan_canonical(&self, text: &[u8], form_encoded: bool) -> Option<(u64, bool)> {
         let mut s = 0usize;
         let mut found = 0u64;
         let mut prev = 0u8;
         let mut eq = false;
+        let mut on = false;
         for &b in text {
-            if crate::rules::breaks_canonical(b, prev, form_encoded) {
+            // one table look for the usual byte, which asks nothing more
+            let special = crate::rules::SPECIAL[b as usize];
+            if special == crate::rules::EQUALS {
+                eq = true;
+            } else if special != 0 && crate::rules::breaks_canonical(b, prev, form_encoded) {
                 return None;
             }
-            eq |= b == b'=';
+            on |= b == b'n' && prev == b'o';
             s = self.delta[s * self.nclasses + self.classes[b as usize] as usize] as usize;
             found |= self.out[s];
             prev = b;
         }
-        Some((found, eq))
+        Some((found, eq && on))
     }
 }
 

@@ -160,14 +160,42 @@ fn is_canonical(input: &[u8], form_encoded: bool) -> bool {
     true
 }
 
+// What a byte asks of the one-pass scan (`SPECIAL`; 0, most bytes: nothing)
+const NOT_CANONICAL: u8 = 1;
+const PLUS: u8 = 2;
+const SPACE: u8 = 3;
+const STAR: u8 = 4;
+pub(crate) const EQUALS: u8 = 5;
+
+pub(crate) static SPECIAL: [u8; 256] = special_bytes();
+
+const fn special_bytes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = NOT_CANONICAL;
+        c += 1;
+    }
+    t[b'%' as usize] = NOT_CANONICAL;
+    t[b'\t' as usize] = NOT_CANONICAL;
+    t[b'\n' as usize] = NOT_CANONICAL;
+    t[0x0c] = NOT_CANONICAL;
+    t[b'\r' as usize] = NOT_CANONICAL;
+    t[b'+' as usize] = PLUS;
+    t[b' ' as usize] = SPACE;
+    t[b'*' as usize] = STAR;
+    t[b'=' as usize] = EQUALS;
+    t
+}
+
 /// True when byte `c`, after `prev`, makes a text not canonical (see `is_canonical`).
 #[inline]
 pub(crate) fn breaks_canonical(c: u8, prev: u8, form_encoded: bool) -> bool {
-    match c {
-        b'%' | b'A'..=b'Z' | b'\t' | b'\n' | b'\x0c' | b'\r' => true,
-        b'+' => form_encoded,
-        b' ' => prev == b' ',
-        b'*' => prev == b'/',
+    match SPECIAL[c as usize] {
+        NOT_CANONICAL => true,
+        PLUS => form_encoded,
+        SPACE => prev == b' ',
+        STAR => prev == b'/',
         _ => false,
     }
 }
@@ -288,10 +316,10 @@ impl RuleSet {
     }
 
     /// `found` plus the rules that match `text` by an event handler attribute (which
-    /// needs a `=`: `may_have_eq` false skips the look).
-    fn with_handlers(&self, found: u64, applicable: u64, may_have_eq: bool, text: &[u8]) -> u64 {
+    /// needs an `on` and a `=`: `maybe` false skips the look).
+    fn with_handlers(&self, found: u64, applicable: u64, maybe: bool, text: &[u8]) -> u64 {
         let handlers = self.handler_mask & applicable & !found;
-        if handlers != 0 && may_have_eq && has_event_handler(text) {
+        if handlers != 0 && maybe && has_event_handler(text) {
             found | handlers
         } else {
             found
@@ -308,7 +336,7 @@ impl RuleSet {
         let form_encoded = matches!(target, Target::Query | Target::Body);
         let found = match self.matcher.scan_canonical(raw, form_encoded) {
             // the usual value: scanned as it is, in one pass
-            Some((found, has_eq)) => self.with_handlers(found & applicable, applicable, has_eq, raw),
+            Some((found, maybe)) => self.with_handlers(found & applicable, applicable, maybe, raw),
             None => {
                 let mut scratch = self.scratch.borrow_mut();
                 let text = scratch.rewrite(raw, form_encoded);
