@@ -193,10 +193,11 @@ class _LastRequestMap:
     from (``Request.head_source``): a repeated request on a keep-alive connection, while
     nothing changed it, has the very same map."""
 
-    __slots__ = ("source", "data")
+    __slots__ = ("source", "scheme", "data")
 
     def __init__(self) -> None:
         self.source: Any = None
+        self.scheme = ""  # a parse belongs to one connection; checked all the same
         self.data = b""
 
 
@@ -234,11 +235,12 @@ class RequestHeaderMap(HeaderMap):
         r = self.req
         src = r.head_source
         last = _LAST_REQUEST
-        if src is not None and src is last.source:
+        if src is not None and src is last.source and r.scheme == last.scheme:
             return last.data
         data = self._serialize_fields()
         if src is not None:
             last.source = src
+            last.scheme = r.scheme
             last.data = data
         return data
 
