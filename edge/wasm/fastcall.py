@@ -599,10 +599,11 @@ class _NeverRaised(Exception):
     """Placeholder for ``define_host(soft=None)``: an ``except`` that never matches."""
 
 
-def _read_field(
+def field_hostcall(
     fs: FastStore, on_field: Callable[[int, Any], int | None], limit: int
 ) -> Callable[..., int | None]:
-    """A field hostcall's five arguments as ``on_field(map_type, field)`` (``define_host``)."""
+    """A field hostcall's five arguments as ``on_field(map_type, field)`` (``define_host``'s
+    ``field_limit`` without the C crossing)."""
 
     def fn(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int | None:
         mem = fs.memory
@@ -661,7 +662,7 @@ def define_host(
         _define(linker, module, name, ty, ctypes.c_void_p(_wasmcall.TRAMPOLINE), id(host))
         return
     if field_limit:
-        fn = _read_field(fs, fn, field_limit)
+        fn = field_hostcall(fs, fn, field_limit)
 
     # one closure per arity: a generic *args path costs a list and a loop per call
     if all32 and has_result and not res64 and n <= 5:

@@ -27,6 +27,7 @@ from edge.wasm.abi import (
     splice_buffer,
 )
 from edge.wasm.context import PendingCall, check_field, field_error, local_response
+from edge.wasm.fastcall import field_hostcall
 from edge.wasm.shared import SHARED_DATA, SHARED_QUEUES
 from edge.wasm.stats import GUEST_METRICS
 
@@ -98,10 +99,7 @@ class _FieldCall(_Guarded):
     __slots__ = ("on_field",)
 
     def __init__(self, vm: PluginVM, on_field: Callable[[int, Any], int]) -> None:
-        def raw(map_type: int, kp: int, kl: int, vp: int, vl: int) -> int:
-            return on_field(map_type, vm.memory().field(kp, kl, vp, vl, MAX_KEY_BYTES))
-
-        super().__init__(raw)
+        super().__init__(field_hostcall(vm.fs, on_field, MAX_KEY_BYTES))  # type: ignore[arg-type]
         self.on_field = on_field
 
 
