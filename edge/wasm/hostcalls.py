@@ -208,6 +208,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         st.closed = True
         if st.local is None:
             st.local = local_response(502, b"", [], "closed by wasm plugin")
+        vm.hold()
         return Status.OK
 
     def proxy_send_local_response(
@@ -221,6 +222,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         pairs = [check_field(k, v) for k, v in deserialize_pairs(raw)]
         st = stream()
         st.local = local_response(status, body, pairs, details)
+        vm.hold()
         return Status.OK
 
     # -- header maps ---------------------------------------------------------------
@@ -486,6 +488,7 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         else:
             vm.pending_root_calls.append(call)
         vm.calls_waiting = True
+        vm.hold()
         vm.write_u32(ret, token)
         return Status.OK
 

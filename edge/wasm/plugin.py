@@ -18,7 +18,10 @@ Phases, per request, for a plugin configured on a route/service/global rule:
 - ``header_filter``: ``proxy_on_response_headers`` (``:status`` and headers editable).
 - ``body_filter``: ``proxy_on_response_body`` chunk by chunk; ``Pause`` buffers until
   end of stream (or ``max_body_bytes``, then the buffer is flushed).
-- ``log``: ``proxy_on_done`` -> ``proxy_on_log`` -> ``proxy_on_delete``.
+- ``log``: ``proxy_on_done`` -> ``proxy_on_log`` -> ``proxy_on_delete``; done sooner,
+  in the call of the stream's last headers callback, when the module has no callback
+  left for the stream (``stream_ends``), and a module without request callbacks or
+  ``on_log`` gets its context with the response headers (``lazy_context``).
 
 A local response (``proxy_send_local_response``) from the request phases or the
 response headers ends the request with it. A ``GuestTrap`` applies the failure
@@ -38,8 +41,10 @@ from edge.context import Request, Response, json_response
 from edge.errors import ClientError, LocalReply, PluginError
 from edge.plugins.base import CompileEnv, Plugin, PluginConfigError
 from edge.proxy import BUFFER_BODY_BELOW
+from edge.wasm import driver
 from edge.wasm.abi import Action
 from edge.wasm.context import PendingCall, StreamState
+from edge.wasm.driver import CREATE, END, ENDED, REQUEST, RESPONSE
 from edge.wasm.engine import ModuleError
 from edge.wasm.fastcall import GuestTrap
 from edge.wasm.runtime import PluginRuntime
@@ -111,7 +116,9 @@ class WasmPlugin(Plugin):
         self.rt = runtime
         self.key = key
         self.fail_open = failure_policy == "fail_open"
-        f = self.filter = WasmFilter(self, name, runtime, key, failure_policy, max_body_bytes)
+        f = self.filter = WasmFilter(
+            self, name, runtime, key, failure_policy, max_body_bytes, exports
+        )
         # the chain binds ``getattr(plugin, phase)``: for the per-request phases, the
         # compiled filter's own methods, whose state is in slots (this class, a Plugin,
         # keeps its attributes in a dict)
@@ -153,8 +160,14 @@ class WasmFilter:
         key: tuple[str, bytes],
         failure_policy: str,
         max_body_bytes: int,
+        exports: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         self.plugin = plugin  # the chain's entry, to find this filter's handlers
+        self.lazy = lazy_context(exports)
+        # ``driver.END`` where the stream's last callback may end it in the same call
+        # (the headers of a request without a body, of one with a body when the module
+        # has no body callback, of the response)
+        self.end_request, self.end_request_body, self.end_response = stream_ends(exports)
         self.name = name
         self.rt = runtime
         self.key = key
@@ -203,9 +216,11 @@ class WasmFilter:
             return st  # type: ignore[no-any-return]
         return req.plugin_ctx.pop(self.slot, None) if req.plugin_ctx else None
 
-    def _begin(self, req: Request) -> StreamState | None:
-        """The request's HTTP context, after on_context_create and on_request_headers;
-        None when the plugin has none for it (a root-only configuration)."""
+    def _begin(self, req: Request, resp: Response | None = None) -> StreamState | None:
+        """The request's HTTP context, after on_context_create and on_request_headers
+        (with ``resp``, a module without request callbacks: on_response_headers); None
+        when the plugin has none for it (a root-only configuration). ``st.done``: the
+        module had no callback left for the stream, which ended in the same call."""
         rt = self.rt
         vm = rt.vm
         if vm is not None and vm is self._vm and not vm.dead:
@@ -224,17 +239,24 @@ class WasmFilter:
             self._root = root
         if root.root_only:  # set from ``rt.root_only`` when the root was made, and with it
             return None
-        eos = 0 if req.chunked or req.content_length else 1
+        st = vm.new_state(root, req)
+        if resp is None:
+            eos = 0 if req.chunked or req.content_length else 1
+            what = CREATE | REQUEST | (self.end_request if eos else self.end_request_body)
+            n = len(req.headers) + 3
+        else:
+            st.set_response(resp)
+            eos = 1 if resp.local else 0
+            what = CREATE | RESPONSE | self.end_response
+            n = len(resp.headers) + 1
         try:
-            st, action = vm.start_stream(root, req, len(req.headers) + 3, eos)
+            action = self._step(st, what, n, eos)
         except GuestTrap as e:
             first = self.key not in rt.http_seen
             if e.callback != "proxy_on_context_create":
-                # on_request_headers trapped: the context exists and ends with the request
+                # the headers callback trapped: the context exists and ends with the request
                 rt.http_seen.add(self.key)
-                cur = vm.cur_stream
-                if cur is not None:
-                    self._keep(req, cur)
+                self._keep(req, st)
             elif first and e.kind == "unreachable":
                 # the SDKs abort (a panic: unreachable) when a root context that
                 # declares no HTTP context is asked for one (Rust: "missing
@@ -253,8 +275,30 @@ class WasmFilter:
         if not self._seen:
             rt.http_seen.add(self.key)
             self._seen = True
-        st.headers_paused = action != 0
+        st.headers_paused = action == 1
         return st
+
+    def _step(self, st: StreamState, what: int, num_headers: int, eos: int) -> int:
+        """``PluginVM.step``; a trap in the callbacks that end the stream (after its
+        own callbacks went through) costs the request nothing, as in the log phase."""
+        vm = st.vm
+        try:
+            return vm.step(st, what, num_headers, eos)
+        except GuestTrap as e:
+            if e.callback not in driver.FINISH:
+                raise
+            vm.ended(st)
+            self.rt.fail(vm, e.kind, e.message)
+            return ENDED
+
+    def _ended(self, st: StreamState) -> None:
+        """What the log phase does once a stream ended before it."""
+        vm = st.vm
+        rt = self.rt
+        if rt.failures and not vm.dead:
+            rt.succeeded()
+        if vm.queue_ready or vm.pending_root_calls:
+            rt._wake_ticks()
 
     async def _settle(self, st: StreamState) -> None:
         vm = st.vm
@@ -340,11 +384,14 @@ class WasmFilter:
             st = self._begin(req)
             if st is None:
                 return None
-            self._keep(req, st)
             vm = st.vm
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
+            if st.done:
+                self._ended(st)
+                return None
+            self._keep(req, st)
             if vm.calls_waiting:
                 return self._wait(req, st, _SETTLE_HEADERS)
             if st.local is not None:
@@ -427,7 +474,9 @@ class WasmFilter:
 
     def header_filter(self, req: Request, resp: Response) -> Response | None:
         st = self._state(req)
-        if st is None or st.skipped:
+        if st is None:
+            return self._begin_response(req, resp) if self.lazy else None
+        if st.skipped:
             return None
         vm = st.vm
         try:
@@ -437,12 +486,17 @@ class WasmFilter:
             f = vm.on_response_headers
             if f is None:
                 return None
-            # ``PluginVM.call_stream``, inlined: this runs for every response
-            sid = st.id
-            vm.current = sid
-            vm.cur_stream = st
-            vm.cur_root = st.root
-            f(sid, len(resp.headers) + 1, 1 if resp.local else 0)
+            if self.end_response:
+                if self._step(st, RESPONSE | END, len(resp.headers) + 1, int(resp.local)) == ENDED:
+                    self._forget(req)
+                    self._ended(st)
+            else:
+                # ``PluginVM.call_stream``, inlined: this runs for every response
+                sid = st.id
+                vm.current = sid
+                vm.cur_stream = st
+                vm.cur_root = st.root
+                f(sid, len(resp.headers) + 1, 1 if resp.local else 0)
             vm.calls += 1
             if vm.calls >= FLUSH_EVERY:
                 self.rt.flush(vm)
@@ -453,6 +507,29 @@ class WasmFilter:
             return None
         except GuestTrap as e:
             return self._failed(req, st, e)
+
+    def _begin_response(self, req: Request, resp: Response) -> Response | None:
+        """``header_filter`` for a module without request callbacks (``lazy_context``):
+        the context starts here."""
+        try:
+            st = self._begin(req, resp)
+        except GuestTrap as e:
+            return self._failed(req, self._state(req), e)
+        if st is None:
+            return None
+        vm = st.vm
+        vm.calls += 1
+        if vm.calls >= FLUSH_EVERY:
+            self.rt.flush(vm)
+        if st.done:
+            self._ended(st)
+            return None
+        self._keep(req, st)
+        local = st.local
+        if local is not None and local is not resp:
+            st.local = None
+            return local
+        return None
 
     def body_filter(self, req: Request, resp: Response, chunk: bytes, eof: bool) -> bytes:
         st = self._state(req)
@@ -519,7 +596,9 @@ def unchained_phases(exports: set[str] | frozenset[str]) -> frozenset[str]:
     ``proxy_on_response_body`` the response keeps its upstream framing instead of being
     re-chunked; without ``proxy_on_request_body`` the request body is not re-chunked;
     with neither response callback the response reaches the context in the log phase
-    (``on_log`` reads it). The methods stay callable directly (the plugin toolkit, tests).
+    (``on_log`` reads it); a module whose context starts with the response
+    (``lazy_context``) has no request phase. The methods stay callable directly (the
+    plugin toolkit, tests).
     """
     out = set()
     if "proxy_on_request_body" not in exports:
@@ -528,7 +607,44 @@ def unchained_phases(exports: set[str] | frozenset[str]) -> frozenset[str]:
         out.add("header_filter")
     if "proxy_on_response_body" not in exports:
         out.add("body_filter")
+    if lazy_context(exports):
+        out.add("access")
     return frozenset(out)
+
+
+def lazy_context(exports: set[str] | frozenset[str]) -> bool:
+    """True for a module that sees neither the request nor the log, only the response:
+    its HTTP context is created when the response headers arrive (on_context_create
+    then on_response_headers, in one call) instead of when the request does. A request
+    that ends before any response then never had a context in that VM; nothing the
+    module exports could have seen it."""
+    return (
+        not any(n in exports for n in _REQUEST_CALLBACKS)
+        and "proxy_on_log" not in exports
+        and ("proxy_on_response_headers" in exports or "proxy_on_response_body" in exports)
+    )
+
+
+def stream_ends(exports: set[str] | frozenset[str]) -> tuple[int, int, int]:
+    """``driver.END`` (or 0) for the headers callbacks after which a module has no
+    callback left for the stream: the request's without a body, the request's with a
+    body, the response's. The stream then ends in the same call into the guest (when
+    the callback answers Continue and holds nothing open), and the log phase has
+    nothing to do. The host delivers no trailers, so trailer callbacks do not count."""
+    later = ("proxy_on_response_headers", "proxy_on_response_body", "proxy_on_log")
+    request = 0 if any(n in exports for n in later) else END
+    request_body = 0 if "proxy_on_request_body" in exports else request
+    response = (
+        END
+        if "proxy_on_response_headers" in exports
+        and "proxy_on_response_body" not in exports
+        and "proxy_on_log" not in exports
+        else 0
+    )
+    return request, request_body, response
+
+
+_REQUEST_CALLBACKS = ("proxy_on_request_headers", "proxy_on_request_body")
 
 
 def make_factory(

@@ -192,10 +192,11 @@ class PluginVM:
         if alloc is None:
             raise ModuleError("file", "module exports neither proxy_on_memory_allocate nor malloc")
         self.alloc = alloc
-        batched = {n: exports[n] for n in driver.BEGIN + driver.FINISH if self.cb[n] is not None}
+        batched = {n: exports[n] for n in driver.CALLED if self.cb[n] is not None}
+        self.held = False  # ``hold``, for ``_step_plain``
         if batched:
             self.driver = Driver(eng, self.fs, batched, self._enter)  # type: ignore[arg-type]
-            self._plain = tuple(self.cb[n] for n in driver.BEGIN + driver.FINISH)
+            self._plain = tuple(self.cb[n] for n in driver.CALLED)
             self._callbacks_changed()
         # start functions, as proxy-wasm-cpp-host WasmBase::startVm
         if "_initialize" in names:
@@ -407,14 +408,14 @@ class PluginVM:
         # kept as a flag: the comparison runs when ``cb`` changes, not per request
         cb = self.cb
         self.batched = self.driver is not None and self._plain == tuple(
-            cb.get(n) for n in driver.BEGIN + driver.FINISH
+            cb.get(n) for n in driver.CALLED
         )
         # the phases' callbacks as fields: ``cb`` is a dict subclass, slower to index
         self.on_request_body = cb.get("proxy_on_request_body")
         self.on_response_headers = cb.get("proxy_on_response_headers")
         self.on_response_body = cb.get("proxy_on_response_body")
 
-    def _new_state(self, root: RootState, req: Request) -> StreamState:
+    def new_state(self, root: RootState, req: Request) -> StreamState:
         streams = self.streams
         if len(streams) >= MAX_STREAMS:
             # a stream whose log phase never ran: forget the oldest rather than grow
@@ -429,34 +430,75 @@ class PluginVM:
         return st
 
     def new_stream(self, root: RootState, req: Request) -> StreamState:
-        st = self._new_state(root, req)
-        f = self.cb["proxy_on_context_create"]
-        if f is not None:
-            try:
-                f(st.id, root.id)
-            except GuestTrap as e:
-                e.callback = "proxy_on_context_create"
-                raise
+        """A new HTTP context (``proxy_on_context_create``)."""
+        st = self.new_state(root, req)
+        self.step(st, driver.CREATE, 0, 0)
         return st
 
     def start_stream(
-        self, root: RootState, req: Request, num_headers: int, eos: int
+        self, root: RootState, req: Request, num_headers: int, eos: int, end: int = 0
     ) -> tuple[StreamState, int]:
-        """A new HTTP context, then ``proxy_on_request_headers``: one call into the
-        guest when batched. A ``GuestTrap`` names the callback it came from."""
+        """A new HTTP context, then ``proxy_on_request_headers``; with ``end``
+        (``driver.END``) the end of the stream too when they answer Continue and hold
+        nothing open (then ``driver.ENDED``). See ``step``."""
+        st = self.new_state(root, req)
+        return st, self.step(st, driver.CREATE | driver.REQUEST | end, num_headers, eos)
+
+    def step(self, st: StreamState, what: int, num_headers: int, eos: int) -> int:
+        """The callbacks ``what`` asks for (``edge.wasm.driver``), in one call into
+        the guest when batched: the headers callback's action, or ``driver.ENDED`` when
+        the stream ended (it is then forgotten). A ``GuestTrap`` names the callback."""
         if not self.batched:
-            st = self.new_stream(root, req)
-            return st, self.call_stream(st, "proxy_on_request_headers", num_headers, eos)
-        st = self._new_state(root, req)
-        d = self.driver
-        assert d is not None
+            r = self._step_plain(st, what, num_headers, eos)
+        else:
+            self.current = st.id
+            self.cur_stream = st
+            self.cur_root = st.root
+            d = self.driver
+            assert d is not None
+            try:
+                r = d.step(st.id, st.root_id, num_headers, eos, what) or 0
+            except GuestTrap as e:
+                e.callback = _STAGES[d.stage()]
+                raise
+        if r == driver.ENDED:
+            self.ended(st)
+        return r
+
+    def _step_plain(self, st: StreamState, what: int, num_headers: int, eos: int) -> int:
+        """``step`` one callback at a time (the plugin toolkit's timed callbacks)."""
+        self.held = False
+        r = 0
+        if what & driver.CREATE:
+            self._call_plain(st, "proxy_on_context_create", st.root_id)
+        if what & driver.REQUEST:
+            r = self._call_plain(st, "proxy_on_request_headers", num_headers, eos)
+        elif what & driver.RESPONSE:
+            r = self._call_plain(st, "proxy_on_response_headers", num_headers, eos)
+        if not what & driver.END or r or self.held:
+            return 1 if r else 0
+        for name in driver.FINISH:
+            self._call_plain(st, name)
+        return driver.ENDED
+
+    def _call_plain(self, st: StreamState, name: str, *args: int) -> int:
+        f = self.cb[name]
+        if f is None:
+            return 0
+        self._enter_stream(st)
         try:
-            r = d.begin(st.id, root.id, num_headers, eos)
+            r = f(st.id, *args)
         except GuestTrap as e:
-            if d.stage() == driver.CONTEXT_CREATE:
-                e.callback = "proxy_on_context_create"
+            e.callback = name
             raise
-        return st, r or 0  # the driver's begin always returns an i32 (0 without the export)
+        return r if r is not None and name.endswith("_headers") else 0
+
+    def hold(self) -> None:
+        """The running callback made its stream outlive it (a local response, an
+        http_call): a ``step`` asked to end the stream does not."""
+        self.held = True
+        if self.driver is not None:
+            self.driver.hold()
 
     def call_stream(self, st: StreamState, name: str, *args: int) -> int:
         """Call an HTTP callback; a missing export means Continue."""
@@ -493,25 +535,18 @@ class PluginVM:
         """on_done -> on_log -> on_delete, then forget the context."""
         if st.done:
             return
-        st.done = True
         try:
-            if self.batched:
-                self.current = st.id
-                self.cur_stream = st
-                self.cur_root = st.root
-                d = self.driver
-                assert d is not None
-                d.finish(st.id)
-            else:
-                for name in driver.FINISH:
-                    f = self.cb[name]
-                    if f is not None:
-                        self._enter_stream(st)
-                        f(st.id)
+            self.step(st, driver.END, 0, 0)
         finally:
-            self.streams.pop(st.id, None)
-            if self.current == st.id:
-                self.cur_stream = None
+            self.ended(st)
+
+    def ended(self, st: StreamState) -> None:
+        st.done = True
+        streams = self.streams
+        if st.id in streams:  # ``dict.pop`` with a default is a method call in mypyc
+            del streams[st.id]
+        if self.current == st.id:
+            self.cur_stream = None
 
     def new_token(self) -> int:
         t = self.next_token
@@ -533,6 +568,18 @@ class Callbacks(dict[str, GuestCall | None]):
     def __setitem__(self, key: str, value: GuestCall | None) -> None:
         super().__setitem__(key, value)
         self._changed()
+
+
+# the callback a driver stage is in
+_STAGES: Final = {
+    0: "",
+    driver.CONTEXT_CREATE: "proxy_on_context_create",
+    driver.REQUEST_HEADERS: "proxy_on_request_headers",
+    driver.RESPONSE_HEADERS: "proxy_on_response_headers",
+    driver.DONE: "proxy_on_done",
+    driver.LOG: "proxy_on_log",
+    driver.DELETE: "proxy_on_delete",
+}
 
 
 def _stub(

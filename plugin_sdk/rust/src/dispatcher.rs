@@ -42,11 +42,47 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 
+/// Contexts by id, the one put back last in a slot of its own: a VM mostly serves one
+/// request at a time, and then every callback takes its context out and puts it back
+/// without hashing (the others wait in the map).
+struct Table<V> {
+    slot: Option<(u32, V)>,
+    rest: IdMap<V>,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table { slot: None, rest: IdMap::default() }
+    }
+}
+
+impl<V> Table<V> {
+    fn take(&mut self, id: u32) -> Option<V> {
+        match self.slot {
+            Some((k, _)) if k == id => self.slot.take().map(|(_, v)| v),
+            _ if self.rest.is_empty() => None,
+            _ => self.rest.remove(&id),
+        }
+    }
+
+    fn put(&mut self, id: u32, v: V) {
+        if self.slot.is_none() {
+            self.slot = Some((id, v));
+        } else {
+            self.rest.insert(id, v);
+        }
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        matches!(self.slot, Some((k, _)) if k == id) || self.rest.contains_key(&id)
+    }
+}
+
 #[derive(Default)]
 struct Dispatcher {
     new_root: Option<RootFactory>,
-    roots: IdMap<Box<dyn RootContext>>,
-    https: IdMap<Box<dyn HttpContext>>,
+    roots: Table<Box<dyn RootContext>>,
+    https: Table<Box<dyn HttpContext>>,
     // http_call token -> context that made the call
     callouts: IdMap<u32>,
     // the context whose callback is running (owner of new http_call tokens)
@@ -77,13 +113,13 @@ fn take_root(id: u32) -> Option<Box<dyn RootContext>> {
     DISPATCHER.with(|d| {
         let mut d = d.borrow_mut();
         d.active = id;
-        d.roots.remove(&id)
+        d.roots.take(id)
     })
 }
 
 fn put_root(id: u32, ctx: Box<dyn RootContext>) {
     DISPATCHER.with(|d| {
-        d.borrow_mut().roots.insert(id, ctx);
+        d.borrow_mut().roots.put(id, ctx);
     });
 }
 
@@ -91,13 +127,13 @@ fn take_http(id: u32) -> Option<Box<dyn HttpContext>> {
     DISPATCHER.with(|d| {
         let mut d = d.borrow_mut();
         d.active = id;
-        d.https.remove(&id)
+        d.https.take(id)
     })
 }
 
 fn put_http(id: u32, ctx: Box<dyn HttpContext>) {
     DISPATCHER.with(|d| {
-        d.borrow_mut().https.insert(id, ctx);
+        d.borrow_mut().https.put(id, ctx);
     });
 }
 
@@ -133,7 +169,7 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32)
                 DISPATCHER.with(|d| {
                     let mut d = d.borrow_mut();
                     d.new_root = Some(f);
-                    d.roots.insert(context_id, root);
+                    d.roots.put(context_id, root);
                 });
             }
             None => {
@@ -213,7 +249,7 @@ pub fn proxy_on_http_call_response(
     };
     // later hostcalls (resume, local response) must act on the caller's stream
     let _ = hostcalls::set_effective_context(owner);
-    let is_http = DISPATCHER.with(|d| d.borrow().https.contains_key(&owner));
+    let is_http = DISPATCHER.with(|d| d.borrow().https.contains(owner));
     if is_http {
         with_http(owner, (), |h| h.on_http_call_response(token_id, num_headers, body_size, num_trailers));
     } else {
@@ -223,7 +259,7 @@ pub fn proxy_on_http_call_response(
 
 #[doc(hidden)]
 pub fn proxy_on_done(context_id: u32) -> u32 {
-    let is_http = DISPATCHER.with(|d| d.borrow().https.contains_key(&context_id));
+    let is_http = DISPATCHER.with(|d| d.borrow().https.contains(context_id));
     if is_http {
         with_http(context_id, true, |h| h.on_done()) as u32
     } else {
@@ -240,12 +276,35 @@ pub fn proxy_on_log(context_id: u32) {
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     DISPATCHER.with(|d| {
         let mut d = d.borrow_mut();
-        d.https.remove(&context_id);
-        d.roots.remove(&context_id);
-        d.callouts.retain(|_, owner| *owner != context_id);
+        if d.https.take(context_id).is_none() {
+            d.roots.take(context_id);
+        }
+        if !d.callouts.is_empty() {
+            d.callouts.retain(|_, owner| *owner != context_id);
+        }
     });
 }
 
 /// The ABI marker the host checks before anything else.
 #[no_mangle]
 pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn table_keeps_every_context_whichever_place_it_is_in() {
+        let mut t: Table<&str> = Table::default();
+        assert_eq!(t.take(1), None);
+        t.put(1, "a"); // the slot
+        t.put(2, "b"); // the map: the slot is taken
+        assert!(t.contains(1) && t.contains(2) && !t.contains(3));
+        assert_eq!(t.take(2), Some("b"));
+        assert_eq!(t.take(2), None);
+        t.put(3, "c");
+        assert_eq!(t.take(1), Some("a"));
+        t.put(1, "a"); // back into the slot
+        assert_eq!((t.take(3), t.take(1), t.take(1)), (Some("c"), Some("a"), None));
+    }
+}
