@@ -125,6 +125,9 @@ class PluginVM:
         self.capture_logs = True  # during start/configure, for config error messages
         self.roots: dict[int, RootState] = {}
         self.streams: dict[int, StreamState] = {}
+        # the stream a ``step`` is starting, in ``streams`` only once it outlives that
+        # step: most end in it (``driver.END``), and then were never in the dict
+        self.fresh: StreamState | None = None
         self.next_id = 1
         self.current = 0  # the effective context id
         self.cur_stream: StreamState | None = None
@@ -354,9 +357,18 @@ class PluginVM:
 
     # -- contexts and calls ----------------------------------------------------------
 
+    def find_stream(self, ctx_id: int) -> StreamState | None:
+        """The live HTTP context ``ctx_id``, if there is one."""
+        st = self.streams.get(ctx_id)
+        if st is None:
+            f = self.fresh
+            if f is not None and f.id == ctx_id:
+                return f
+        return st
+
     def _enter(self, ctx_id: int) -> None:
         self.current = ctx_id
-        st = self.streams.get(ctx_id)
+        st = self.find_stream(ctx_id)
         self.cur_stream = st
         self.cur_root = self.roots.get(st.root_id if st is not None else ctx_id)
 
@@ -366,7 +378,7 @@ class PluginVM:
         self.cur_root = st.root
 
     def set_effective(self, ctx_id: int) -> bool:
-        if ctx_id not in self.streams and ctx_id not in self.roots:
+        if self.find_stream(ctx_id) is None and ctx_id not in self.roots:
             return False
         self._enter(ctx_id)
         if self.driver is not None:
@@ -416,6 +428,9 @@ class PluginVM:
         self.on_response_body = cb.get("proxy_on_response_body")
 
     def new_state(self, root: RootState, req: Request) -> StreamState:
+        """A new HTTP context's state, ``fresh`` until its first ``step``."""
+        if self.fresh is not None:
+            self._register(self.fresh)
         streams = self.streams
         if len(streams) >= MAX_STREAMS:
             # a stream whose log phase never ran: forget the oldest rather than grow
@@ -423,7 +438,7 @@ class PluginVM:
         sid = self.next_id
         self.next_id = sid + 1
         st = StreamState(sid, root, req, self)
-        streams[sid] = st
+        self.fresh = st
         self.current = sid
         self.cur_stream = st
         self.cur_root = root
@@ -449,7 +464,11 @@ class PluginVM:
         the guest when batched: the headers callback's action, or ``driver.ENDED`` when
         the stream ended (it is then forgotten). A ``GuestTrap`` names the callback."""
         if not self.batched:
-            r = self._step_plain(st, what, num_headers, eos)
+            try:
+                r = self._step_plain(st, what, num_headers, eos)
+            except GuestTrap:
+                self._register(st)
+                raise
         else:
             self.current = st.id
             self.cur_stream = st
@@ -460,10 +479,19 @@ class PluginVM:
                 r = d.step(st.id, st.root_id, num_headers, eos, what) or 0
             except GuestTrap as e:
                 e.callback = _STAGES[d.stage()]
+                self._register(st)
                 raise
         if r == driver.ENDED:
             self.ended(st)
+        elif st is self.fresh:
+            self._register(st)
         return r
+
+    def _register(self, st: StreamState) -> None:
+        """``st`` outlived its first step: findable by id from now on."""
+        self.streams[st.id] = st
+        if st is self.fresh:
+            self.fresh = None
 
     def _step_plain(self, st: StreamState, what: int, num_headers: int, eos: int) -> int:
         """``step`` one callback at a time (the plugin toolkit's timed callbacks)."""
@@ -542,9 +570,12 @@ class PluginVM:
 
     def ended(self, st: StreamState) -> None:
         st.done = True
-        streams = self.streams
-        if st.id in streams:  # ``dict.pop`` with a default is a method call in mypyc
-            del streams[st.id]
+        if st is self.fresh:
+            self.fresh = None
+        else:
+            streams = self.streams
+            if st.id in streams:  # ``dict.pop`` with a default is a method call in mypyc
+                del streams[st.id]
         if self.current == st.id:
             self.cur_stream = None
 
