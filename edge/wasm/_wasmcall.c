@@ -321,12 +321,19 @@ typedef struct {
     /* not 0: a "field" hostcall (map_type, name_ptr, name_len, value_ptr, value_len),
      * whose fn gets (map_type, field_of(...) with this limit) */
     unsigned long long field_limit;
+    /* the last field read, which a filter setting the same header on every request
+     * reads again: its bytes (name then value) and the (name, value) tuple made of them */
+    PyObject *last;
+    size_t last_kl, last_vl;
+    uint8_t last_bytes[96];
 } Host;
 
 static PyTypeObject *MemoryBase_type = NULL;
 static PyObject *field_of(PyObject *mem, unsigned long long kp, unsigned long long kl,
                           unsigned long long vp, unsigned long long vl,
                           unsigned long long limit);
+static PyObject *host_field(Host *h, unsigned long long kp, unsigned long long kl,
+                            unsigned long long vp, unsigned long long vl);
 
 /* The pending exception, normalized (a new reference; None if there was none). */
 static PyObject *take_exception(void) {
@@ -397,8 +404,8 @@ static void *host_trampoline(void *env, void *caller, raw_t *a, size_t n) {
     PyObject *r = NULL;
     if (i == nargs && h->field_limit) {
         /* the field read here: (map_type, field) instead of five ints */
-        PyObject *f = field_of(h->fs->memory, a[1].lo & 0xFFFFFFFFu, a[2].lo & 0xFFFFFFFFu,
-                               a[3].lo & 0xFFFFFFFFu, a[4].lo & 0xFFFFFFFFu, h->field_limit);
+        PyObject *f = host_field(h, a[1].lo & 0xFFFFFFFFu, a[2].lo & 0xFFFFFFFFu,
+                                 a[3].lo & 0xFFFFFFFFu, a[4].lo & 0xFFFFFFFFu);
         if (f != NULL) {
             PyObject *two[2] = {args[0], f};
             r = PyObject_Vectorcall(h->fn, two, 2, NULL);
@@ -456,6 +463,7 @@ static int Host_traverse(Host *self, visitproc visit, void *arg) {
     Py_VISIT(self->fs);
     Py_VISIT(self->fn);
     Py_VISIT(self->soft);
+    Py_VISIT(self->last);
     return 0;
 }
 
@@ -463,6 +471,7 @@ static int Host_clear(Host *self) {
     Py_CLEAR(self->fs);
     Py_CLEAR(self->fn);
     Py_CLEAR(self->soft);
+    Py_CLEAR(self->last);
     return 0;
 }
 
@@ -664,6 +673,38 @@ static PyObject *field_of(PyObject *mem, unsigned long long kp, unsigned long lo
     PyTuple_SET_ITEM(t, 0, name);
     PyTuple_SET_ITEM(t, 1, value);
     return t;
+}
+
+/* ``field_of`` for a field hostcall, with the last field it read kept: bytes equal to
+ * those read last give the same (name, value) tuple without decoding them again. */
+static PyObject *host_field(Host *h, unsigned long long kp, unsigned long long kl,
+                            unsigned long long vp, unsigned long long vl) {
+    PyObject *mem = h->fs->memory;
+    if (mem == NULL || !PyObject_TypeCheck(mem, MemoryBase_type))
+        return field_of(mem, kp, kl, vp, vl, h->field_limit);
+    MemoryBase *m = (MemoryBase *)mem;
+    if (h->last != NULL && kl == h->last_kl && vl == h->last_vl) {
+        if (MemoryBase_refresh(m) < 0)
+            return NULL;
+        size_t size = m->size;
+        if (kp <= size && kl <= size - kp && vp <= size && vl <= size - vp &&
+            memcmp(m->data + kp, h->last_bytes, kl) == 0 &&
+            memcmp(m->data + vp, h->last_bytes + kl, vl) == 0) {
+            Py_INCREF(h->last);
+            return h->last;
+        }
+    }
+    PyObject *f = field_of(mem, kp, kl, vp, vl, h->field_limit);
+    if (f != NULL && PyTuple_Check(f) && kl + vl <= sizeof h->last_bytes) {
+        /* field_of checked the bounds against the memory as it is now */
+        memcpy(h->last_bytes, m->data + kp, kl);
+        memcpy(h->last_bytes + kl, m->data + vp, vl);
+        h->last_kl = kl;
+        h->last_vl = vl;
+        Py_INCREF(f);
+        Py_XSETREF(h->last, f);
+    }
+    return f;
 }
 
 /* give(ret_ptr, ret_len, data, alloc) -> 0, or the code of what is wrong: 1 a result

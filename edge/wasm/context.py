@@ -244,6 +244,16 @@ class RequestHeaderMap(HeaderMap):
             last.data = data
         return data
 
+    @staticmethod
+    def data_of(req: Request) -> bytes:
+        """``RequestHeaderMap(req).serialized()``, without the map when the request is
+        the one serialized last."""
+        last = _LAST_REQUEST
+        src = req.head_source
+        if src is not None and src is last.source and req.scheme == last.scheme:
+            return last.data
+        return RequestHeaderMap(req)._serialize()
+
     def _serialize_fields(self) -> bytes:
         # the same pairs as ``pairs()``, flattened as str and encoded once
         r = self.req
@@ -500,6 +510,11 @@ class StreamState:
         self.body_done = False
         self.headers_paused = False
         self.owner: Any = None
+
+    def req_map_data(self) -> bytes | None:
+        """The request map serialized while the guest has not used the map otherwise
+        (a guard reading it whole on every request), made without the map; else None."""
+        return RequestHeaderMap.data_of(self.req) if self._req_map is None else None
 
     @property
     def req_map(self) -> HeaderMap:

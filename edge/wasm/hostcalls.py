@@ -235,11 +235,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
 
     def proxy_get_header_map_pairs(map_type: int, ret_ptr: int, ret_len: int) -> int:
         st = vm.cur_stream
-        if map_type == 0 and st is not None:
-            m = st.req_map
-        else:
-            m = header_map(map_type)
-        return vm.give(ret_ptr, ret_len, m.serialized(fs.seq))
+        data = st.req_map_data() if map_type == 0 and st is not None else None
+        if data is None:
+            data = header_map(map_type).serialized(fs.seq)
+        return vm.give(ret_ptr, ret_len, data)
 
     def proxy_set_header_map_pairs(map_type: int, ptr: int, size: int) -> int:
         m = header_map(map_type)

@@ -341,7 +341,10 @@ class PluginVM:
 
     def give(self, ret_ptr: int, ret_len: int, data: bytes) -> int:
         """Copy ``data`` into guest-allocated memory; write its address and length."""
-        r = self.memory().give(ret_ptr, ret_len, data, self.alloc)
+        gm = self.gm
+        if gm is None:
+            raise AbiError(Status.INVALID_MEMORY_ACCESS, "memory not available yet")
+        r = gm.give(ret_ptr, ret_len, data, self.alloc)
         if r:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, _GIVE_ERRORS[r])
         return Status.OK

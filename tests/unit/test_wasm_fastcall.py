@@ -277,3 +277,14 @@ def test_a_field_hostcall_gets_the_field_it_points_at() -> None:
     put(0, 16, 65, 22, 1)
     put(0, 0xFFFF_FFF0, 6, 22, 1)
     assert [f for _, f in seen[-3:]] == [3, 1, 2]
+    # the C crossing keeps the last field read: the same bytes give the same field, and
+    # other bytes give theirs, at the same place or elsewhere with the same lengths
+    assert put(2, 16, 6, 22, 1) == 7 and seen[-1] == (2, ("x-name", "v"))
+    assert fs.memory.write(16, b"X-Nome")
+    put(2, 16, 6, 22, 1)
+    assert seen[-1] == (2, ("x-nome", "v"))
+    assert fs.memory.write(40, b"A-BcdeZ")
+    put(1, 40, 6, 46, 1)
+    assert seen[-1] == (1, ("a-bcde", "Z"))
+    put(1, 40, 6, 23, 1)  # the value is the LF now
+    assert seen[-1] == (1, 3)

@@ -195,6 +195,7 @@ def test_request_header_map_pseudo_headers(p: Probe) -> None:
     # writes
     assert p.call("proxy_add_header_map_value", 0, *p.put(b"x-new"), *p.put(b"1")) == Status.OK
     assert req.headers.get("x-new") == "1"
+    assert (b"x-new", b"1") in _pairs(p, 0)
     assert p.call("proxy_replace_header_map_value", 0, *p.put(b":path"), *p.put(b"/new?z")) == 0
     assert req.uri == "/new?z" and req.path == "/new" and req.query == "z"
     assert p.call("proxy_replace_header_map_value", 0, *p.put(b":method"), *p.put(b"put")) == 0
@@ -557,6 +558,9 @@ def test_an_untouched_repeated_request_reuses_its_map_and_an_edited_one_never() 
     other = make_request("POST", "/other", [("Host", "h.test"), ("X-A", "1")])
     assert deserialize_pairs(RequestHeaderMap(other).serialized())[1] == (b":path", b"/other")
     assert RequestHeaderMap(repeat()).serialized() is first
+    # what proxy_get_header_map_pairs gives a stream whose map the guest never used
+    assert RequestHeaderMap.data_of(repeat()) is first
+    assert RequestHeaderMap.data_of(other) == RequestHeaderMap(other).serialized()
 
 
 def test_serialized_maps_are_their_pairs_and_follow_writes() -> None:
@@ -586,3 +590,14 @@ def test_serialized_maps_are_their_pairs_and_follow_writes() -> None:
     empty = make_response(204)
     empty.headers = Headers()
     assert ResponseHeaderMap(empty).serialized() == serialize_pairs([(b":status", b"204")])
+
+
+def test_request_pairs_read_before_and_after_an_edit_in_one_stream(p: Probe) -> None:
+    """The first read of the request map makes no map object (``req_map_data``); an edit
+    makes one, and later reads show the edit."""
+    req = make_request("GET", "/", [("Host", "h"), ("X-A", "1")])
+    st = p.stream(req)
+    p.vm._enter(st.id)
+    assert (b"x-a", b"1") in _pairs(p, 0) and st._req_map is None
+    assert p.call("proxy_replace_header_map_value", 0, *p.put(b"x-a"), *p.put(b"2")) == 0
+    assert (b"x-a", b"2") in _pairs(p, 0) and (b"x-a", b"1") not in _pairs(p, 0)
