@@ -153,6 +153,8 @@ class PluginVM:
         linker = wasmtime.Linker(eng)
         self._define_imports(linker, module)
         self.gm: GuestMemory | None = None
+        # ``gm.give``, bound once: a method looked up per call costs more than the copy
+        self._give: Callable[[int, int, bytes, Any], int] | None = None
         self.fs.set_deadline()
         try:
             self.instance = linker.instantiate(store, module)
@@ -178,6 +180,7 @@ class PluginVM:
         if not isinstance(mem, wasmtime.Memory):
             raise ModuleError("file", "module exports no linear memory named 'memory'")
         self.gm = self.fs.memory = GuestMemory(self.fs, mem)
+        self._give = self.gm.give
         self.batched = False
         self.driver: Driver | None = None
         self._plain: tuple[GuestCall | None, ...] = ()
@@ -341,10 +344,10 @@ class PluginVM:
 
     def give(self, ret_ptr: int, ret_len: int, data: bytes) -> int:
         """Copy ``data`` into guest-allocated memory; write its address and length."""
-        gm = self.gm
-        if gm is None:
+        give = self._give
+        if give is None:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, "memory not available yet")
-        r = gm.give(ret_ptr, ret_len, data, self.alloc)
+        r = give(ret_ptr, ret_len, data, self.alloc)
         if r:
             raise AbiError(Status.INVALID_MEMORY_ACCESS, _GIVE_ERRORS[r])
         return Status.OK
