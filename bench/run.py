@@ -330,6 +330,19 @@ def paired_ratio(per_round: dict[str, list[float]], name: str, base: str) -> flo
     return float(statistics.median(x / y for x, y in zip(a, b, strict=True)))
 
 
+def print_rounds(per_round: dict[str, list[float]]) -> None:
+    """Each round's req/s, and for a scenario with a base, its ratio in that round."""
+    print("per round (req/s; ratio to the base in the same round):")
+    for name, rps in per_round.items():
+        base = (TARGETS.get(name) or REFERENCE.get(name) or ("",))[0]
+        b = per_round.get(base)
+        cells = [
+            f"{r:.0f}" + (f" ({r / b[i]:.2f})" if b and len(b) == len(rps) else "")
+            for i, r in enumerate(rps)
+        ]
+        print(f"  {name:10}" + "  ".join(cells))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,6 +354,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--access-log", default="stderr", help="edge access_log: stderr|off|PATH")
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="the proxy-wasm corpus dir")
+    ap.add_argument(
+        "--per-round", action="store_true", help="also print each round's req/s and ratios"
+    )
     args = ap.parse_args()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SCENARIOS]
@@ -490,6 +506,8 @@ def main() -> int:
                 f"{ratio(results, name, 'plain', 'rps'):>8}"
                 f"{ratio(results, name, 'plain', 'cpu_us'):>11}{paired:>8}  {target}"
             )
+        if args.per_round:
+            print_rounds(per_round)
         for line in skipped:
             print(line)
         if any(r["errors"] for r in results.values()):

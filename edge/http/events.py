@@ -33,6 +33,7 @@ class RequestHead:
         "expect_continue",
         "source",
         "host",
+        "wasm_map",
     )
 
     def __init__(
@@ -59,6 +60,9 @@ class RequestHead:
         self.source: RequestHead | None = None
         # ``edge.context.host_of`` the Host header, cached on a source head once known
         self.host: str | None = None
+        # on a source head: the request header map a WASM guest reads, serialized from
+        # this parse (``edge.wasm.context``), and the scheme it was made for
+        self.wasm_map: tuple[str, bytes] | None = None
 
     @property
     def has_body(self) -> bool:

@@ -12,6 +12,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from edge.context import Request, Response
+from edge.http.events import RequestHead
 from edge.http.headers import Headers
 from edge.wasm.abi import AbiError, Status, serialize_pairs
 
@@ -188,22 +189,6 @@ class _FieldsMap(HeaderMap):
         self.h = Headers(pairs)
 
 
-class _LastRequestMap:
-    """The request map serialized last from an untouched request, and the parse it came
-    from (``Request.head_source``): a repeated request on a keep-alive connection, while
-    nothing changed it, has the very same map."""
-
-    __slots__ = ("source", "scheme", "data")
-
-    def __init__(self) -> None:
-        self.source: Any = None
-        self.scheme = ""  # a parse belongs to one connection; checked all the same
-        self.data = b""
-
-
-_LAST_REQUEST: Final = _LastRequestMap()
-
-
 class RequestHeaderMap(HeaderMap):
     __slots__ = ("req", "_ser", "_ser_seq")
 
@@ -232,26 +217,28 @@ class RequestHeaderMap(HeaderMap):
         return out
 
     def _serialize(self) -> bytes:
+        # an untouched request (``Request.head_source``: its parse, shared by every
+        # identical head on the connection) has the map serialized for that parse
         r = self.req
-        src = r.head_source
-        last = _LAST_REQUEST
-        if src is not None and src is last.source and r.scheme == last.scheme:
-            return last.data
+        src: RequestHead | None = r.head_source
+        if src is not None:
+            kept = src.wasm_map
+            if kept is not None and kept[0] == r.scheme:
+                return kept[1]
         data = self._serialize_fields()
         if src is not None:
-            last.source = src
-            last.scheme = r.scheme
-            last.data = data
+            src.wasm_map = (r.scheme, data)
         return data
 
     @staticmethod
     def data_of(req: Request) -> bytes:
-        """``RequestHeaderMap(req).serialized()``, without the map when the request is
-        the one serialized last."""
-        last = _LAST_REQUEST
-        src = req.head_source
-        if src is not None and src is last.source and req.scheme == last.scheme:
-            return last.data
+        """``RequestHeaderMap(req).serialized()``, without the map when the parse of
+        the request has it already."""
+        src: RequestHead | None = req.head_source
+        if src is not None:
+            kept = src.wasm_map
+            if kept is not None and kept[0] == req.scheme:
+                return kept[1]
         return RequestHeaderMap(req)._serialize()
 
     def _serialize_fields(self) -> bytes:

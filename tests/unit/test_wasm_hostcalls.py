@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from edge.http.events import RequestHead
 from edge.http.headers import Headers
 from edge.wasm.abi import (
     AbiError,
@@ -541,11 +542,12 @@ def test_check_field_accepts_pseudo_headers_and_lowercases() -> None:
 
 
 def test_an_untouched_repeated_request_reuses_its_map_and_an_edited_one_never() -> None:
-    source = object()  # the parse a repeated head shares (``Request.head_source``)
+    # the parse a repeated head shares (``Request.head_source``)
+    source = RequestHead("GET", "/r", "1.1", Headers([]), None, False, True, False)
 
-    def repeat() -> Any:
+    def repeat(src: RequestHead = source) -> Any:
         req = make_request("GET", "/r", [("Host", "h.test"), ("X-A", "1")])
-        req.head_source = source
+        req.head_source = src
         return req
 
     first = RequestHeaderMap(repeat()).serialized()
@@ -561,6 +563,16 @@ def test_an_untouched_repeated_request_reuses_its_map_and_an_edited_one_never() 
     # what proxy_get_header_map_pairs gives a stream whose map the guest never used
     assert RequestHeaderMap.data_of(repeat()) is first
     assert RequestHeaderMap.data_of(other) == RequestHeaderMap(other).serialized()
+    # each connection's parse keeps its own: requests alternating between two reuse both
+    source2 = RequestHead("GET", "/r", "1.1", Headers([]), None, False, True, False)
+    second = RequestHeaderMap.data_of(repeat(source2))
+    assert second == first and second is not first
+    assert RequestHeaderMap.data_of(repeat()) is first
+    assert RequestHeaderMap.data_of(repeat(source2)) is second
+    # a map made for another scheme is not the one for this request
+    https = repeat()
+    https.scheme = "https"
+    assert (b":scheme", b"https") in deserialize_pairs(RequestHeaderMap.data_of(https))
 
 
 def test_serialized_maps_are_their_pairs_and_follow_writes() -> None:
