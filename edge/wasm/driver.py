@@ -10,10 +10,11 @@ own Store, importing the guest's exports: one transition instead of two or three
 - ``REQUEST`` or ``RESPONSE``: that headers callback, whose action it returns (0 for
   Continue, 1 for any other);
 - ``END``: the end of the stream (``proxy_on_done``, ``proxy_on_log``,
-  ``proxy_on_delete``), but only after a headers callback answered Continue and held
-  nothing open (``hold``: the host saw a local response or an http_call), and then
-  it returns ``ENDED``. A plugin asks for it when the module has no callback left for
-  the stream after that one, so a request costs one transition, not two or three.
+  ``proxy_on_delete``), answering ``ENDED``; after a headers callback only when that
+  answered Continue and left nothing open (``hold``: the host saw a local response or
+  an http_call). A plugin asks for it there when the module has no callback left for
+  the stream, so a request costs one transition, not two or three; the log phase asks
+  for it alone.
 
 The calls, their order and their arguments are exactly those of the one-by-one path.
 Missing exports are simply not called (a missing headers callback answers Continue, 0).
@@ -170,7 +171,6 @@ class Driver:
         self._flags = (ctypes.c_uint8 * 2).from_address(
             ctypes.addressof(flags.data_ptr(store).contents)
         )
-        self._keep = flags
         self.step = GuestFunc(fs, step, "step", (I32, I32, I32, I32, I32), (I32,)).bind()
 
     def stage(self) -> int:

@@ -569,6 +569,7 @@ class PluginVM:
         """on_done -> on_log -> on_delete, then forget the context."""
         if st.done:
             return
+        st.done = True  # once, even if a callback below finds its way back here
         try:
             self.step(st, driver.END, 0, 0)
         finally:
