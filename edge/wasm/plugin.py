@@ -291,6 +291,19 @@ class WasmFilter:
             self.rt.fail(vm, e.kind, e.message)
             return ENDED
 
+    def _started(self, req: Request, st: StreamState) -> bool:
+        """After ``_begin``: the call counted, and the stream kept for the request's
+        later phases; False when it ended in that call already."""
+        vm = st.vm
+        vm.calls += 1
+        if vm.calls >= FLUSH_EVERY:
+            self.rt.flush(vm)
+        if st.done:
+            self._ended(st)
+            return False
+        self._keep(req, st)
+        return True
+
     def _ended(self, st: StreamState) -> None:
         """What the log phase does once a stream ended before it."""
         vm = st.vm
@@ -382,16 +395,9 @@ class WasmFilter:
         st: StreamState | None = None
         try:
             st = self._begin(req)
-            if st is None:
+            if st is None or not self._started(req, st):
                 return None
             vm = st.vm
-            vm.calls += 1
-            if vm.calls >= FLUSH_EVERY:
-                self.rt.flush(vm)
-            if st.done:
-                self._ended(st)
-                return None
-            self._keep(req, st)
             if vm.calls_waiting:
                 return self._wait(req, st, _SETTLE_HEADERS)
             if st.local is not None:
@@ -515,16 +521,8 @@ class WasmFilter:
             st = self._begin(req, resp)
         except GuestTrap as e:
             return self._failed(req, self._state(req), e)
-        if st is None:
+        if st is None or not self._started(req, st):
             return None
-        vm = st.vm
-        vm.calls += 1
-        if vm.calls >= FLUSH_EVERY:
-            self.rt.flush(vm)
-        if st.done:
-            self._ended(st)
-            return None
-        self._keep(req, st)
         local = st.local
         if local is not None and local is not resp:
             st.local = None
