@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import wasmtime
 
@@ -149,11 +147,14 @@ def test_phases_follow_the_module_callbacks() -> None:
 # -- streams that end with their last callback (driver END) ------------------------------
 
 
-def _plugin(name: str, **kw: Any) -> WasmPlugin:
-    rt = make_runtime(wat(name), **kw)
+def _plugin(name: str, batched: bool = True) -> WasmPlugin:
+    """``name`` as a plugin; not ``batched``: its callbacks called one by one."""
+    rt = make_runtime(wat(name))
     p = make_factory(rt, f"t/{name}", 0, "fail_closed", 1 << 20)(f"t/{name}", {}, CompileEnv())
     assert isinstance(p, WasmPlugin)
     assert rt.vm is not None
+    if not batched:
+        _wrap_callbacks(rt.vm)
     rt.vm.capture_logs = True
     rt.vm.logs.clear()
     return p
@@ -179,10 +180,8 @@ def _wrap_callbacks(vm: PluginVM) -> None:
 async def test_a_stream_with_no_callback_left_ends_with_its_request_headers(
     batched: bool,
 ) -> None:
-    p = _plugin("ender")
+    p = _plugin("ender", batched)
     assert p.rt.vm is not None
-    if not batched:
-        _wrap_callbacks(p.rt.vm)
     for _ in range(2):
         req = make_request()
         assert await run_access(p, req) is None
@@ -240,10 +239,8 @@ async def test_a_trap_ending_the_stream_costs_the_request_nothing() -> None:
 async def test_a_module_without_request_callbacks_gets_its_context_with_the_response(
     batched: bool,
 ) -> None:
-    p = _plugin("late")
+    p = _plugin("late", batched)
     assert p.rt.vm is not None
-    if not batched:
-        _wrap_callbacks(p.rt.vm)
     chain = PluginChain([(p, 0)])
     assert not chain.access and chain.header_filter and chain.log
     req = make_request()
