@@ -117,23 +117,24 @@ impl Filter {
     }
 
     fn check_rules(&mut self, target: Target, raw: &[u8], header: Option<&[u8]>) -> Verdict {
+        let idx = match self.config.rule_set.first_match(target, raw) {
+            None => return Verdict::Pass,
+            Some(idx) => idx,
+        };
         let config = self.config.clone();
-        if let Some(idx) = config.rule_set.first_match(target, raw) {
-            let rule = &config.rules[idx];
-            if let Some(id) = self.metrics.per_rule.get(idx) {
-                self.bump(*id);
-            }
-            let detail = match header {
-                Some(h) => format!(" header={}", String::from_utf8_lossy(h)),
-                None => String::new(),
-            };
-            return self.reject(
-                config.block_status,
-                &format!("rule={} target={}", rule.id, target.name()),
-                &detail,
-            );
+        let rule = &config.rules[idx];
+        if let Some(id) = self.metrics.per_rule.get(idx) {
+            self.bump(*id);
         }
-        Verdict::Pass
+        let detail = match header {
+            Some(h) => format!(" header={}", String::from_utf8_lossy(h)),
+            None => String::new(),
+        };
+        self.reject(
+            config.block_status,
+            &format!("rule={} target={}", rule.id, target.name()),
+            &detail,
+        )
     }
 
     fn check_headers(&mut self) -> Verdict {

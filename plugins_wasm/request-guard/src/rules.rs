@@ -165,7 +165,6 @@ const NOT_CANONICAL: u8 = 1;
 const PLUS: u8 = 2;
 const SPACE: u8 = 3;
 const STAR: u8 = 4;
-pub(crate) const EQUALS: u8 = 5;
 
 pub(crate) static SPECIAL: [u8; 256] = special_bytes();
 
@@ -184,7 +183,6 @@ const fn special_bytes() -> [u8; 256] {
     t[b'+' as usize] = PLUS;
     t[b' ' as usize] = SPACE;
     t[b'*' as usize] = STAR;
-    t[b'=' as usize] = EQUALS;
     t
 }
 
@@ -242,9 +240,7 @@ pub fn normalise(input: &[u8], form_encoded: bool) -> Vec<u8> {
 /// `on<letters>` followed by optional spaces and `=`, after a non-letter: an HTML event
 /// handler attribute (`<img src=x onerror=alert(1)>`).
 pub fn has_event_handler(b: &[u8]) -> bool {
-    if !b.contains(&b'=') {
-        return false;
-    }
+    // no `contains(&b'=')` first: memchr costs more than this loop on a short value
     let mut i = 0;
     while i + 2 < b.len() {
         if b[i] == b'o' && b[i + 1] == b'n' && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
@@ -277,6 +273,9 @@ impl Rule {
 
 /// The rules compiled for matching: one automaton over all signatures, and per target
 /// the set of rules that look at it.
+/// What an event handler attribute has in it: the automaton finds them as it scans.
+const HANDLER_MARKS: [&[u8]; 2] = [b"on", b"="];
+
 pub struct RuleSet {
     matcher: crate::matcher::Matcher,
     target_masks: [u64; 4],
@@ -296,7 +295,7 @@ fn target_index(t: Target) -> usize {
 impl RuleSet {
     pub fn build(rules: &[Rule]) -> Result<RuleSet, String> {
         let sigs: Vec<&[Vec<u8>]> = rules.iter().map(|r| r.signatures.as_slice()).collect();
-        let matcher = crate::matcher::Matcher::build(&sigs)?;
+        let matcher = crate::matcher::Matcher::build(&sigs, &HANDLER_MARKS)?;
         let mut target_masks = [0u64; 4];
         let mut handler_mask = 0u64;
         for (i, r) in rules.iter().enumerate() {
@@ -316,10 +315,11 @@ impl RuleSet {
     }
 
     /// `found` plus the rules that match `text` by an event handler attribute (which
-    /// needs an `on` and a `=`: `maybe` false skips the look).
-    fn with_handlers(&self, found: u64, applicable: u64, maybe: bool, text: &[u8]) -> u64 {
+    /// needs both `HANDLER_MARKS`: `marks` from the scan).
+    fn with_handlers(&self, (found, marks): (u64, u8), applicable: u64, text: &[u8]) -> u64 {
+        let found = found & applicable;
         let handlers = self.handler_mask & applicable & !found;
-        if handlers != 0 && maybe && has_event_handler(text) {
+        if handlers != 0 && marks == 0b11 && has_event_handler(text) {
             found | handlers
         } else {
             found
@@ -336,12 +336,11 @@ impl RuleSet {
         let form_encoded = matches!(target, Target::Query | Target::Body);
         let found = match self.matcher.scan_canonical(raw, form_encoded) {
             // the usual value: scanned as it is, in one pass
-            Some((found, maybe)) => self.with_handlers(found & applicable, applicable, maybe, raw),
+            Some(found) => self.with_handlers(found, applicable, raw),
             None => {
                 let mut scratch = self.scratch.borrow_mut();
                 let text = scratch.rewrite(raw, form_encoded);
-                let found = self.matcher.scan(text) & applicable;
-                self.with_handlers(found, applicable, true, text)
+                self.with_handlers(self.matcher.scan(text), applicable, text)
             }
         };
         if found == 0 {
