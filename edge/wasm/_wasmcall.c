@@ -71,6 +71,7 @@ typedef struct {
     long long over_cpu;   /* a call stopped for its budget: CPU and wall ns it had used */
     long long over_wall;
     PyObject *memory;     /* the guest's MemoryBase, once instantiated (field hostcalls) */
+    PyObject *alloc;      /* its allocator export (hostcalls that give a result) */
 } StoreBase;
 
 #define LL_MEMBER(name) {#name, T_LONGLONG, offsetof(StoreBase, name), 0, NULL}
@@ -88,6 +89,7 @@ static PyMemberDef StoreBase_members[] = {
     LL_MEMBER(over_cpu),
     LL_MEMBER(over_wall),
     {"memory", T_OBJECT, offsetof(StoreBase, memory), 0, NULL},
+    {"alloc", T_OBJECT, offsetof(StoreBase, alloc), 0, NULL},
     {NULL},
 };
 
@@ -95,12 +97,14 @@ static int StoreBase_traverse(StoreBase *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->pending);
     Py_VISIT(self->memory);
+    Py_VISIT(self->alloc);
     return 0;
 }
 
 static int StoreBase_clear(StoreBase *self) {
     Py_CLEAR(self->pending);
     Py_CLEAR(self->memory);
+    Py_CLEAR(self->alloc);
     return 0;
 }
 
@@ -180,24 +184,9 @@ typedef struct {
     int result;  /* 0: none, 1: i32 (returned unsigned), 2: i64 */
 } Guest;
 
-static PyObject *Guest_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf,
-                                  PyObject *kwnames) {
-    Guest *g = (Guest *)self_;
-    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
-    if (kwnames != NULL || n != g->nparams) {
-        PyErr_Format(PyExc_TypeError, "guest function takes %d positional arguments",
-                     g->nparams);
-        return NULL;
-    }
-    raw_t buf[MAX_SLOTS];
-    for (Py_ssize_t i = 0; i < n; i++) {
-        /* an i32 parameter reads the low half; negative i64 values wrap as in wasm */
-        unsigned long long v = PyLong_AsUnsignedLongLongMask(args[i]);
-        if (v == (unsigned long long)-1 && PyErr_Occurred())
-            return NULL;
-        buf[i].lo = v;
-        buf[i].hi = 0;
-    }
+/* Calls the guest with its arguments in ``buf`` (the result comes back in buf[0]): 0, or
+ * -1 with the exception ``fail`` raised for a trap, an error or a host function's. */
+static int guest_run(Guest *g, raw_t *buf) {
     StoreBase *fs = g->fs;
     void *ctx = (void *)(uintptr_t)fs->context;
     void *trap = NULL;
@@ -228,8 +217,31 @@ static PyObject *Guest_vectorcall(PyObject *self_, PyObject *const *args, size_t
         Py_XDECREF(r);
         if (r != NULL)
             PyErr_SetString(PyExc_RuntimeError, "guest call failed but fail() returned");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Guest_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+    Guest *g = (Guest *)self_;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL || n != g->nparams) {
+        PyErr_Format(PyExc_TypeError, "guest function takes %d positional arguments",
+                     g->nparams);
         return NULL;
     }
+    raw_t buf[MAX_SLOTS];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* an i32 parameter reads the low half; negative i64 values wrap as in wasm */
+        unsigned long long v = PyLong_AsUnsignedLongLongMask(args[i]);
+        if (v == (unsigned long long)-1 && PyErr_Occurred())
+            return NULL;
+        buf[i].lo = v;
+        buf[i].hi = 0;
+    }
+    if (guest_run(g, buf) < 0)
+        return NULL;
     if (g->result == 1)
         return PyLong_FromUnsignedLong((unsigned long)(uint32_t)buf[0].lo);
     if (g->result == 2)
@@ -303,6 +315,8 @@ static PyType_Slot Guest_slots[] = {
     {0, NULL},
 };
 
+static PyTypeObject *Guest_type = NULL;
+
 static PyType_Spec Guest_spec = {
     "edge.wasm._wasmcall.Guest", sizeof(Guest), 0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL, Guest_slots,
@@ -321,6 +335,9 @@ typedef struct {
     /* not 0: a "field" hostcall (map_type, name_ptr, name_len, value_ptr, value_len),
      * whose fn gets (map_type, field_of(...) with this limit) */
     unsigned long long field_limit;
+    /* not 0: the last two parameters are where a result goes (ret_ptr, ret_len); fn gets
+     * the others and answers bytes, which this crossing gives the guest, or a status */
+    int gives;
     /* the last field read, which a filter setting the same header on every request
      * reads again: its bytes (name then value) and the (name, value) tuple made of them */
     PyObject *last;
@@ -334,6 +351,11 @@ static PyObject *field_of(PyObject *mem, unsigned long long kp, unsigned long lo
                           unsigned long long limit);
 static PyObject *host_field(Host *h, unsigned long long kp, unsigned long long kl,
                             unsigned long long vp, unsigned long long vl);
+static int give_to(PyObject *mem, unsigned long long rp, unsigned long long rl, PyObject *data,
+                   PyObject *alloc);
+/* a gives hostcall's answer when its result cannot be given (Status.INVALID_MEMORY_ACCESS,
+ * which a test holds equal) */
+#define GIVE_FAILED 6
 
 /* The pending exception, normalized (a new reference; None if there was none). */
 static PyObject *take_exception(void) {
@@ -392,7 +414,7 @@ static void *host_trampoline(void *env, void *caller, raw_t *a, size_t n) {
     int i;
     h->fs->ran++;
     /* a field hostcall passes its map type alone as an int (see below) */
-    int nargs = h->field_limit ? 1 : h->nparams;
+    int nargs = h->field_limit ? 1 : h->gives ? h->nparams - 2 : h->nparams;
     for (i = 0; i < nargs; i++) {
         if (h->i64_params & (1u << i))
             args[i] = PyLong_FromLongLong((long long)a[i].lo);
@@ -416,7 +438,15 @@ static void *host_trampoline(void *env, void *caller, raw_t *a, size_t n) {
     }
     for (int j = 0; j < i; j++)
         Py_DECREF(args[j]);
-    if (r != NULL) {
+    if (r != NULL && h->gives && PyBytes_Check(r)) {
+        int code = give_to(h->fs->memory, a[nargs].lo & 0xFFFFFFFFu,
+                           a[nargs + 1].lo & 0xFFFFFFFFu, r, h->fs->alloc);
+        if (code >= 0) {
+            a[0].lo = code ? GIVE_FAILED : 0;
+            a[0].hi = 0;
+        }
+        Py_DECREF(r);
+    } else if (r != NULL) {
         if (h->result) {
             unsigned long long v = PyLong_AsUnsignedLongLongMask(r);
             if (!(v == (unsigned long long)-1 && PyErr_Occurred())) {
@@ -437,11 +467,14 @@ static int Host_init(Host *self, PyObject *args, PyObject *kw) {
     int nparams, result;
     unsigned int i64_params;
     unsigned long long field_limit = 0;
-    if (!PyArg_ParseTuple(args, "O!OiIiO|K", StoreBase_type, &fs, &fn, &nparams, &i64_params,
-                          &result, &soft, &field_limit))
+    int gives = 0;
+    if (!PyArg_ParseTuple(args, "O!OiIiO|Kp", StoreBase_type, &fs, &fn, &nparams, &i64_params,
+                          &result, &soft, &field_limit, &gives))
         return -1;
     if (nparams < 0 || nparams > MAX_SLOTS || result < 0 || result > 2 ||
-        (field_limit && (nparams != 5 || result != 1 || i64_params))) {
+        (field_limit && (nparams != 5 || result != 1 || i64_params)) ||
+        (gives && (field_limit || nparams < 2 || result != 1 ||
+                   (i64_params >> (nparams - 2))))) {
         PyErr_SetString(PyExc_ValueError, "bad host function description");
         return -1;
     }
@@ -455,6 +488,7 @@ static int Host_init(Host *self, PyObject *args, PyObject *kw) {
     self->i64_params = i64_params;
     self->result = result;
     self->field_limit = field_limit;
+    self->gives = gives;
     return 0;
 }
 
@@ -489,8 +523,8 @@ static PyType_Slot Host_slots[] = {
     {Py_tp_traverse, Host_traverse},
     {Py_tp_clear, Host_clear},
     {Py_tp_dealloc, Host_dealloc},
-    {Py_tp_doc, "Host(store, fn, nparams, i64_params, result, soft, field_limit=0): the env "
-                "of TRAMPOLINE."},
+    {Py_tp_doc, "Host(store, fn, nparams, i64_params, result, soft, field_limit=0, gives=False): "
+                "the env of TRAMPOLINE."},
     {0, NULL},
 };
 
@@ -712,52 +746,55 @@ static PyObject *host_field(Host *h, unsigned long long kp, unsigned long long k
  * inside the memory. ``data`` copied into a block of guest memory from ``alloc(size)``
  * (a guest call, after which the memory may have grown), and the block's address and
  * size written at ret_ptr and ret_len: how a host function hands the guest a result. */
-static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
-    unsigned long long a[2];
-    if (u64_args(args, n, 4, "give(ret_ptr, ret_len, data, alloc)", a, 2) < 0)
-        return NULL;
-    unsigned long long rp = a[0], rl = a[1];
-    if (!PyBytes_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "give: data must be bytes");
-        return NULL;
+/* ``alloc(size)``: the guest's allocator, called directly when it is a Guest. The address
+ * (0: it failed), or -1 with an exception set. */
+static long long guest_alloc(PyObject *alloc, unsigned long long size) {
+    if (Py_IS_TYPE(alloc, Guest_type) && ((Guest *)alloc)->nparams == 1 &&
+        ((Guest *)alloc)->result == 1) {
+        raw_t buf[1] = {{size, 0}};
+        if (guest_run((Guest *)alloc, buf) < 0)
+            return -1;
+        return (long long)(uint32_t)buf[0].lo;
     }
-    PyObject *data = args[2];
+    PyObject *n = PyLong_FromUnsignedLongLong(size);
+    if (n == NULL)
+        return -1;
+    PyObject *r = PyObject_CallOneArg(alloc, n);
+    Py_DECREF(n);
+    if (r == NULL)
+        return -1;
+    unsigned long long addr = PyLong_AsUnsignedLongLongMask(r);
+    Py_DECREF(r);
+    if (addr == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    return (long long)(addr & 0xffffffffULL);
+}
+
+/* MemoryBase.give: 0, a code of GIVE_ERRORS, or -1 with an exception set. */
+static int memory_give(MemoryBase *self, unsigned long long rp, unsigned long long rl,
+                       PyObject *data, PyObject *alloc) {
     Py_ssize_t len = PyBytes_GET_SIZE(data);
     if (MemoryBase_refresh(self) < 0)
-        return NULL;
+        return -1;
     if (self->size < 4 || rp > self->size - 4 || rl > self->size - 4)
-        return PyLong_FromLong(1);
+        return 1;
     if (len == 0) {
         put_u32le(self->data + rp, 0);
         put_u32le(self->data + rl, 0);
-        return PyLong_FromLong(0);
+        return 0;
     }
     if ((unsigned long long)len > 0xffffffffULL)
-        return PyLong_FromLong(3);
-    PyObject *size = PyLong_FromSsize_t(len);
-    if (size == NULL)
-        return NULL;
+        return 3;
     Py_INCREF(data); /* held across the guest call */
-    PyObject *r = PyObject_CallOneArg(args[3], size);
-    Py_DECREF(size);
-    if (r == NULL) {
-        Py_DECREF(data);
-        return NULL;
-    }
-    unsigned long long addr = PyLong_AsUnsignedLongLongMask(r);
-    Py_DECREF(r);
-    if (addr == (unsigned long long)-1 && PyErr_Occurred()) {
-        Py_DECREF(data);
-        return NULL;
-    }
-    addr &= 0xffffffffULL;
-    long code = 0;
-    if (!addr)
+    long long addr = guest_alloc(alloc, (unsigned long long)len);
+    int code = 0;
+    if (addr < 0)
+        code = -1;
+    else if (!addr)
         code = 2;
-    else if (MemoryBase_refresh(self) < 0) {
-        Py_DECREF(data);
-        return NULL;
-    } else if (addr > self->size || (size_t)len > self->size - addr)
+    else if (MemoryBase_refresh(self) < 0)
+        code = -1;
+    else if ((size_t)addr > self->size || (size_t)len > self->size - (size_t)addr)
         code = 3;
     else {
         /* memory never shrinks: the result pointers checked above are still inside */
@@ -766,7 +803,27 @@ static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssi
         put_u32le(self->data + rl, (uint32_t)len);
     }
     Py_DECREF(data);
-    return PyLong_FromLong(code);
+    return code;
+}
+
+/* memory_give for a gives hostcall: the code 1 (out of bounds) before the memory is known */
+static int give_to(PyObject *mem, unsigned long long rp, unsigned long long rl, PyObject *data,
+                   PyObject *alloc) {
+    if (mem == NULL || alloc == NULL || alloc == Py_None || !PyObject_TypeCheck(mem, MemoryBase_type))
+        return 1;
+    return memory_give((MemoryBase *)mem, rp, rl, data, alloc);
+}
+
+static PyObject *MemoryBase_give(MemoryBase *self, PyObject *const *args, Py_ssize_t n) {
+    unsigned long long a[2];
+    if (u64_args(args, n, 4, "give(ret_ptr, ret_len, data, alloc)", a, 2) < 0)
+        return NULL;
+    if (!PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "give: data must be bytes");
+        return NULL;
+    }
+    int code = memory_give(self, a[0], a[1], args[2], args[3]);
+    return code < 0 ? NULL : PyLong_FromLong(code);
 }
 
 /* write(ptr, data) -> True, or False when it would not fit inside the memory */
@@ -945,8 +1002,8 @@ static int wc_exec(PyObject *m) {
     StoreBase_type = (PyTypeObject *)PyType_FromSpec(&StoreBase_spec);
     if (StoreBase_type == NULL || PyModule_AddObjectRef(m, "StoreBase", (PyObject *)StoreBase_type) < 0)
         return -1;
-    PyObject *guest = PyType_FromSpec(&Guest_spec);
-    if (guest == NULL || PyModule_AddObject(m, "Guest", guest) < 0)
+    Guest_type = (PyTypeObject *)PyType_FromSpec(&Guest_spec);
+    if (Guest_type == NULL || PyModule_AddObjectRef(m, "Guest", (PyObject *)Guest_type) < 0)
         return -1;
     PyObject *host = PyType_FromSpec(&Host_spec);
     if (host == NULL || PyModule_AddObject(m, "Host", host) < 0)
@@ -958,6 +1015,8 @@ static int wc_exec(PyObject *m) {
     if (PyModule_AddObject(m, "DEADLINE", PyLong_FromVoidPtr((void *)deadline_cb)) < 0)
         return -1;
     if (PyModule_AddIntConstant(m, "WALL_FACTOR", WALL_FACTOR) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(m, "GIVE_FAILED", GIVE_FAILED) < 0)
         return -1;
     if (PyModule_AddObject(m, "TRAMPOLINE", PyLong_FromVoidPtr((void *)host_trampoline)) < 0)
         return -1;

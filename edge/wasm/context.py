@@ -520,6 +520,19 @@ class StreamState:
             m = self._resp_map = ResponseHeaderMap(resp)
         return m
 
+    def replace_resp_field(self, name: str, value: str) -> bool:
+        """``resp_map.replace(name, value)`` for a field of the response, without making
+        the map (a response header filter's one edit per request); False, nothing done,
+        for a pseudo-header or before the response."""
+        resp = self.resp
+        if resp is None or name[:1] == ":":
+            return False
+        m = self._resp_map
+        if m is not None:
+            m._ser_seq = -1
+        set_field(resp.headers, name, value)
+        return True
+
     def set_response(self, resp: Response) -> None:
         self.resp = resp
         self._resp_map = None

@@ -119,6 +119,7 @@ if TYPE_CHECKING or _wasmcall is None:
             "over_cpu",
             "over_wall",
             "memory",
+            "alloc",
         )
         depth: int
         seq: int
@@ -133,6 +134,7 @@ if TYPE_CHECKING or _wasmcall is None:
         over_cpu: int
         over_wall: int
         memory: Any
+        alloc: Any
 
 else:
     _wasmcall.init(
@@ -262,6 +264,8 @@ class FastStore(_StoreBase):
         self.ran = 0
         # the instance's GuestMemory once known, for field hostcalls (``define_host``)
         self.memory: GuestMemory | None = None
+        # its allocator export, for hostcalls that give a result (``define_host``)
+        self.alloc: Callable[[int], int] | None = None
         store_ptr = ctypes.cast(store.ptr(), ctypes.c_void_p)
         if _wasmcall is not None:
             # the callback in C, on this object's fields: no Python call per tick
@@ -612,6 +616,26 @@ def field_hostcall(
     return fn
 
 
+# a gives hostcall's answer when its result cannot be given (the C crossing's GIVE_FAILED)
+GIVE_FAILED = 6  # Status.INVALID_MEMORY_ACCESS
+
+
+def giving_hostcall(fs: FastStore, fn: Callable[..., Any]) -> Callable[..., int | None]:
+    """``fn`` as a hostcall whose last two parameters are where its bytes go
+    (``define_host``'s ``gives`` without the C crossing)."""
+
+    def gives(*args: int) -> int | None:
+        r = fn(*args[:-2])
+        if not isinstance(r, bytes):
+            return r  # type: ignore[no-any-return]
+        mem = fs.memory
+        if mem is None or fs.alloc is None:
+            return GIVE_FAILED
+        return GIVE_FAILED if mem.give(args[-2], args[-1], r, fs.alloc) else 0
+
+    return gives
+
+
 def define_host(
     linker: wasmtime.Linker,
     fs: FastStore,
@@ -622,6 +646,7 @@ def define_host(
     fn: Callable[..., int | None],
     soft: type[Exception] | None = None,
     field_limit: int = 0,
+    gives: bool = False,
 ) -> None:
     """Define ``module.name`` in ``linker`` as an unchecked host function.
 
@@ -636,7 +661,14 @@ def define_host(
     value_ptr, value_len) -> i32`` import: ``fn(map_type, field)`` gets the field as
     ``fs.memory.field(..., field_limit)`` reads it (the code 2, out of bounds, before
     the memory is known), read in the crossing itself when that is C.
+
+    ``gives`` makes a hostcall whose last two i32 parameters are where its result goes
+    (``ret_ptr``, ``ret_len``): ``fn`` gets the others and answers bytes, which the
+    crossing copies into memory the guest's ``fs.alloc`` allocates (``GuestMemory.give``;
+    ``GIVE_FAILED`` when that fails), or a status.
     """
+    if gives and (field_limit or len(params) < 2 or tuple(params[-2:]) != (I32, I32)):
+        raise ValueError(f"{module}.{name}: a gives hostcall ends with two i32 parameters")
     if field_limit and (tuple(params) != (I32,) * 5 or tuple(results) != (I32,)):
         raise ValueError(f"{module}.{name}: a field hostcall takes 5 i32 and returns an i32")
     ty = wasmtime.FuncType([_KINDS[p] for p in params], [_KINDS[r] for r in results])
@@ -657,12 +689,15 @@ def define_host(
             0 if not has_result else 2 if res64 else 1,
             soft,
             field_limit,
+            gives,
         )
         fs.keep.append((host, ty))
         _define(linker, module, name, ty, ctypes.c_void_p(_wasmcall.TRAMPOLINE), id(host))
         return
     if field_limit:
         fn = field_hostcall(fs, fn, field_limit)
+    if gives:
+        fn = giving_hostcall(fs, fn)
 
     # one closure per arity: a generic *args path costs a list and a loop per call
     if all32 and has_result and not res64 and n <= 5:

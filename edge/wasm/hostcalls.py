@@ -103,6 +103,22 @@ class _FieldCall(_Guarded):
         self.on_field = on_field
 
 
+class _Gives(_Guarded):
+    """A hostcall whose last two parameters are where its result goes: ``gives`` takes
+    the others and answers the bytes, which the VM has the C crossing copy into guest
+    memory itself (``fastcall.define_host``'s ``gives``), or a status."""
+
+    __slots__ = ("gives",)
+
+    def __init__(self, vm: PluginVM, gives: Callable[..., bytes | int]) -> None:
+        def raw(*args: int) -> int:
+            r = gives(*args[:-2])
+            return vm.give(args[-2], args[-1], r) if isinstance(r, bytes) else r
+
+        super().__init__(raw)
+        self.gives = gives
+
+
 def table(vm: PluginVM) -> dict[str, Entry]:
     spec = vm.spec
     # the VM's FastStore: its ``seq`` (the current guest call) keys serialized maps
@@ -233,12 +249,12 @@ def table(vm: PluginVM) -> dict[str, Entry]:
         vm.write_u32(ret, len(m.serialized(fs.seq)))
         return Status.OK
 
-    def proxy_get_header_map_pairs(map_type: int, ret_ptr: int, ret_len: int) -> int:
+    def get_header_map_pairs(map_type: int) -> bytes:
         st = vm.cur_stream
         data = st.req_map_data() if map_type == 0 and st is not None else None
         if data is None:
             data = header_map(map_type).serialized(fs.seq)
-        return vm.give(ret_ptr, ret_len, data)
+        return data  # type: ignore[no-any-return]
 
     def proxy_set_header_map_pairs(map_type: int, ptr: int, size: int) -> int:
         m = header_map(map_type)
@@ -276,7 +292,12 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     def replace_header(map_type: int, r: tuple[str, str] | int) -> int:
         st = vm.cur_stream
         if st is not None and map_type == 2:
-            m = st.resp_map  # a response header filter's edit, the common one
+            # a response header filter's edit, the common one
+            if isinstance(r, int):
+                field_error(r)
+            elif st.replace_resp_field(r[0], r[1]):
+                return _OK
+            m = st.resp_map
         elif map_type == 0 and st is not None:
             m = st.req_map
         else:
@@ -312,10 +333,10 @@ def table(vm: PluginVM) -> dict[str, Entry]:
             raise AbiError(Status.BAD_ARGUMENT, "unknown buffer type")
         raise AbiError(Status.NOT_FOUND, "buffer not available")
 
-    def proxy_get_buffer_bytes(btype: int, start: int, max_size: int, rp: int, rl: int) -> int:
+    def get_buffer_bytes(btype: int, start: int, max_size: int) -> bytes:
         data = buffer(btype)
         s, e = slice_buffer(len(data), start, max_size)
-        return vm.give(rp, rl, data[s:e])
+        return data[s:e]
 
     def proxy_get_buffer_status(btype: int, ret_len: int, ret_flags: int) -> int:
         data = buffer(btype)
@@ -525,13 +546,13 @@ def table(vm: PluginVM) -> dict[str, Entry]:
     add("proxy_close_stream", proxy_close_stream, 1)
     add("proxy_send_local_response", proxy_send_local_response, 8)
     add("proxy_get_header_map_size", proxy_get_header_map_size, 2)
-    add("proxy_get_header_map_pairs", proxy_get_header_map_pairs, 3)
+    fns["proxy_get_header_map_pairs"] = ((I,) * 3, (I,), _Gives(vm, get_header_map_pairs))
     add("proxy_set_header_map_pairs", proxy_set_header_map_pairs, 3)
     add("proxy_get_header_map_value", proxy_get_header_map_value, 5)
     fns["proxy_add_header_map_value"] = ((I,) * 5, (I,), _FieldCall(vm, add_header))
     fns["proxy_replace_header_map_value"] = ((I,) * 5, (I,), _FieldCall(vm, replace_header))
     add("proxy_remove_header_map_value", proxy_remove_header_map_value, 3)
-    add("proxy_get_buffer_bytes", proxy_get_buffer_bytes, 5)
+    fns["proxy_get_buffer_bytes"] = ((I,) * 5, (I,), _Gives(vm, get_buffer_bytes))
     add("proxy_get_buffer_status", proxy_get_buffer_status, 3)
     add("proxy_set_buffer_bytes", proxy_set_buffer_bytes, 5)
     add("proxy_get_property", proxy_get_property, 4)

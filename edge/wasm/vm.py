@@ -197,7 +197,7 @@ class PluginVM:
                 break
         if alloc is None:
             raise ModuleError("file", "module exports neither proxy_on_memory_allocate nor malloc")
-        self.alloc = alloc
+        self.alloc = self.fs.alloc = alloc
         batched = {n: exports[n] for n in driver.CALLED if self.cb[n] is not None}
         self.held = False  # ``hold``, for ``_step_plain``
         if batched:
@@ -290,7 +290,20 @@ class PluginVM:
             fn = entry[2]
             raw = getattr(fn, "raw", None)
             on_field = getattr(fn, "on_field", None)
-            if on_field is not None:
+            gives = getattr(fn, "gives", None)
+            if gives is not None:
+                define_host(
+                    linker,
+                    self.fs,
+                    imp.module,
+                    key[1],
+                    params,
+                    results,
+                    gives,
+                    AbiError,
+                    gives=True,
+                )
+            elif on_field is not None:
                 define_host(
                     linker,
                     self.fs,

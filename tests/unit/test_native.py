@@ -14,6 +14,7 @@ import pytest
 import edge.reactor
 from edge import native
 from edge.wasm import fastcall
+from edge.wasm.abi import Status
 
 
 def _package(tmp_path: Path) -> Path:
@@ -115,6 +116,9 @@ def test_the_running_package_is_compiled_exactly_when_native_says_so() -> None:
     if fastcall._wasmcall is not None:
         # the C deadline callback stops a call at the same wall-time factor
         assert fastcall._wasmcall.WALL_FACTOR == fastcall.WALL_FACTOR
+        # and answers a result it cannot give as the Python crossing does
+        assert fastcall._wasmcall.GIVE_FAILED == fastcall.GIVE_FAILED
+        assert fastcall.GIVE_FAILED == Status.INVALID_MEMORY_ACCESS
     if os.environ.get("EDGE_EXPECT_NATIVE") == "1":
         # scripts/test.sh built it: the suite must be running the compiled hot path
         assert compiled, native.state

@@ -71,16 +71,35 @@ def test_wasi_functions_survive_hostile_pointers(p: Probe, name: str, value: int
     assert r in {int(x) for x in WasiErrno}
 
 
-def test_allocator_out_of_range_pointer_gets_invalid_memory_access(p: Probe) -> None:
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("proxy_get_header_map_pairs", (0,)),
+        ("proxy_get_buffer_bytes", (BufferType.HTTP_REQUEST_BODY, 0, 100)),
+    ],
+)
+def test_allocator_out_of_range_pointer_gets_invalid_memory_access(
+    p: Probe, name: str, args: tuple[int, ...]
+) -> None:
+    # hostcalls whose result the crossing copies into memory the guest allocates
     st = p.stream()
+    st.req_body = b"a body"
     p.vm._enter(st.id)
     rp, rl = p.out(2)
     p.func("set_alloc_mode")(1)
-    assert p.call("proxy_get_header_map_pairs", 0, rp, rl) == Status.INVALID_MEMORY_ACCESS
+    assert p.call(name, *args, rp, rl) == Status.INVALID_MEMORY_ACCESS
+    assert p.vm.read(rl, 4) == b"\0\0\0\0"  # nothing written
     p.func("set_alloc_mode")(2)  # allocator returning 0
-    assert p.call("proxy_get_header_map_pairs", 0, rp, rl) == Status.INVALID_MEMORY_ACCESS
+    assert p.call(name, *args, rp, rl) == Status.INVALID_MEMORY_ACCESS
     p.func("set_alloc_mode")(0)
-    assert p.call("proxy_get_header_map_pairs", 0, rp, rl) == Status.OK
+    assert p.call(name, *args, rp, rl) == Status.OK
+    ptr, n = struct.unpack("<II", p.vm.read(rp, 4) + p.vm.read(rl, 4))
+    if name == "proxy_get_buffer_bytes":
+        assert p.vm.read(ptr, n) == b"a body"
+    else:
+        assert p.vm.read(ptr, n) == RequestHeaderMap(st.req).serialized(0)
+    # the result pointers themselves out of bounds
+    assert p.call(name, *args, 0xFFFFFFF0, rl) == Status.INVALID_MEMORY_ACCESS
 
 
 # -- logging, time, status -------------------------------------------------------------
@@ -229,6 +248,15 @@ def test_response_header_map_status(p: Probe) -> None:
     assert p.call("proxy_replace_header_map_value", 2, *p.put(b":status"), *p.put(b"abc")) == 2
     assert p.call("proxy_add_header_map_value", 2, *p.put(b"x-r"), *p.put(b"1")) == 0
     assert resp.headers.get("x-r") == "1"
+    # a field replaced goes to the response directly; a map made before does not keep
+    # serving what it serialized within the same guest call
+    m = st.resp_map
+    assert (b"server", b"up") in deserialize_pairs(m.serialized(7))
+    assert p.call("proxy_replace_header_map_value", 2, *p.put(b"server"), *p.put(b"e")) == 0
+    assert resp.headers.get("server") == "e"
+    assert (b"server", b"e") in deserialize_pairs(m.serialized(7))
+    assert p.call("proxy_replace_header_map_value", 2, *p.put(b"x-new"), *p.put(b"2")) == 0
+    assert [v for k, v in resp.headers.lower_items() if k == "x-new"] == ["2"]
 
 
 @pytest.mark.parametrize("map_type", [1, 3])
