@@ -330,9 +330,9 @@ def paired_ratio(per_round: dict[str, list[float]], name: str, base: str) -> flo
     return float(statistics.median(x / y for x, y in zip(a, b, strict=True)))
 
 
-def print_rounds(per_round: dict[str, list[float]]) -> None:
-    """Each round's req/s, and for a scenario with a base, its ratio in that round."""
-    print("per round (req/s; ratio to the base in the same round):")
+def print_rounds(per_round: dict[str, list[float]], what: str) -> None:
+    """Each round's figure, and for a scenario with a base, its ratio in that round."""
+    print(f"per round ({what}; ratio to the base in the same round):")
     for name, rps in per_round.items():
         base = (TARGETS.get(name) or REFERENCE.get(name) or ("",))[0]
         b = per_round.get(base)
@@ -362,8 +362,8 @@ def main() -> int:
     unknown = [s for s in wanted if s not in SCENARIOS]
     if unknown or not wanted:
         raise SystemExit(f"--only: unknown {unknown}; choose from {', '.join(SCENARIOS)}")
-    if not 1 <= args.seconds <= 600 or not 1 <= args.rounds <= 20:
-        raise SystemExit("--seconds must be 1..600 and --rounds 1..20")
+    if not 1 <= args.seconds <= 600 or not 1 <= args.rounds <= 60:
+        raise SystemExit("--seconds must be 1..600 and --rounds 1..60")
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is required")
@@ -463,10 +463,14 @@ def main() -> int:
             wrk(s.url, 1, *w, s.headers, s.pid)
         results: dict[str, dict[str, float]] = {}
         per_round: dict[str, list[float]] = {}  # req/s of each round, in order
-        for _ in range(args.rounds):
-            for s in scenarios:
+        per_cpu: dict[str, list[float]] = {}  # requests per CPU second of each round
+        for i in range(args.rounds):
+            # every other round in reverse order: a machine slowing down (or speeding up)
+            # through a round favours the first scenarios as often as the last
+            for s in scenarios if i % 2 == 0 else scenarios[::-1]:
                 r = wrk(s.url, args.seconds, *w, s.headers, s.pid)
                 per_round.setdefault(s.name, []).append(r["rps"])
+                per_cpu.setdefault(s.name, []).append(1e6 / max(r["cpu_us"], 1e-3))
                 if s.name not in results or r["rps"] > results[s.name]["rps"]:
                     results[s.name] = r
         load_after = os.getloadavg()
@@ -482,10 +486,13 @@ def main() -> int:
         )
         print(
             f"{'':10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu us/req':>12}"
-            f"{'/nginx':>8}{'/plain':>8}{'cpu/plain':>11}{'paired':>8}  target"
+            f"{'/nginx':>8}{'/plain':>8}{'cpu/plain':>11}{'paired':>8}{'cpu pair':>10}  target"
         )
         for name, r in results.items():
             target = paired = ""
+            base_of = (TARGETS.get(name) or REFERENCE.get(name) or ("",))[0]
+            cpu_got = paired_ratio(per_cpu, name, base_of) if args.rounds >= 3 else None
+            cpu_paired = f"{cpu_got:.2f}x" if cpu_got is not None else "-"
             if name in TARGETS:
                 base, want, issue = TARGETS[name]
                 got = paired_ratio(per_round, name, base) if args.rounds >= 3 else None
@@ -504,10 +511,12 @@ def main() -> int:
                 f"{name:10}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>8.0f}"
                 f"{r['cpu_us']:>12.0f}{ratio(results, name, 'nginx', 'rps'):>8}"
                 f"{ratio(results, name, 'plain', 'rps'):>8}"
-                f"{ratio(results, name, 'plain', 'cpu_us'):>11}{paired:>8}  {target}"
+                f"{ratio(results, name, 'plain', 'cpu_us'):>11}{paired:>8}{cpu_paired:>10}"
+                f"  {target}"
             )
         if args.per_round:
-            print_rounds(per_round)
+            print_rounds(per_round, "req/s")
+            print_rounds(per_cpu, "requests per CPU second of edge")
         for line in skipped:
             print(line)
         if any(r["errors"] for r in results.values()):
