@@ -347,8 +347,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--seconds", type=int, default=10, help="per scenario and round")
-    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, best kept")
+    ap.add_argument("--seconds", type=int, default=1, help="per scenario and round")
+    ap.add_argument("--rounds", type=int, default=30, help="alternating rounds, best kept")
     ap.add_argument("--only", default=",".join(DEFAULT), help="comma-separated scenarios")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
