@@ -288,37 +288,22 @@ class PluginVM:
                 unknown.append(f"{imp.module}.{imp.name} (non-integer signature)")
                 continue
             fn = entry[2]
-            raw = getattr(fn, "raw", None)
-            on_field = getattr(fn, "on_field", None)
+            # a ``_Guarded`` entry: its bare function, whose AbiError the crossing answers
             gives = getattr(fn, "gives", None)
-            if gives is not None:
-                define_host(
-                    linker,
-                    self.fs,
-                    imp.module,
-                    key[1],
-                    params,
-                    results,
-                    gives,
-                    AbiError,
-                    gives=True,
-                )
-            elif on_field is not None:
-                define_host(
-                    linker,
-                    self.fs,
-                    imp.module,
-                    key[1],
-                    params,
-                    results,
-                    on_field,
-                    AbiError,
-                    MAX_KEY_BYTES,
-                )
-            elif raw is not None:
-                define_host(linker, self.fs, imp.module, key[1], params, results, raw, AbiError)
-            else:
-                define_host(linker, self.fs, imp.module, key[1], params, results, fn)
+            on_field = getattr(fn, "on_field", None)
+            bare = gives or on_field or getattr(fn, "raw", None)
+            define_host(
+                linker,
+                self.fs,
+                imp.module,
+                key[1],
+                params,
+                results,
+                bare or fn,
+                AbiError if bare is not None else None,
+                MAX_KEY_BYTES if on_field is not None else 0,
+                gives=gives is not None,
+            )
         if unknown:
             raise ModuleError(
                 "file", "module imports host functions edge does not provide: " + ", ".join(unknown)
